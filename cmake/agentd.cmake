@@ -1,0 +1,51 @@
+# Helpers that give every module the same flags, precompiled headers and test wiring.
+
+set(AGENTD_WARNINGS -Wall -Wextra -Wpedantic -Wshadow -Wnon-virtual-dtor)
+if(AGENTD_WERROR)
+  list(APPEND AGENTD_WARNINGS -Werror)
+endif()
+
+if(AGENTD_SANITIZE)
+  add_compile_options(-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined)
+  add_link_options(-fsanitize=address,undefined)
+endif()
+
+# One precompiled header shared by every target with the same flags (heavy std + json headers).
+set(AGENTD_PCH_HEADERS
+  <algorithm> <chrono> <cstdint> <functional> <map> <memory> <mutex> <optional> <string>
+  <string_view> <unordered_map> <utility> <variant> <vector> <nlohmann/json.hpp>)
+
+# agentd_library(NAME x SOURCES a.cc ... [HEADERS_ONLY] DEPS agentd_core ... [PUBLIC_LIBS ...])
+function(agentd_library)
+  cmake_parse_arguments(ARG "" "NAME" "SOURCES;DEPS;LIBS" ${ARGN})
+  set(target agentd_${ARG_NAME})
+  add_library(${target} STATIC ${ARG_SOURCES})
+  target_include_directories(${target} PUBLIC ${PROJECT_SOURCE_DIR}/src ${PROJECT_SOURCE_DIR})
+  target_compile_options(${target} PRIVATE ${AGENTD_WARNINGS})
+  target_link_libraries(${target} PUBLIC ${ARG_DEPS} ${ARG_LIBS})
+  if(NOT target STREQUAL "agentd_core")
+    target_precompile_headers(${target} REUSE_FROM agentd_core)
+  endif()
+endfunction()
+
+# agentd_test(NAME x SOURCES a_test.cc ... DEPS ... [LABELS unit])
+# Tests are GoogleTest binaries registered with CTest, one CTest entry per binary so the
+# per-process start cost is paid once.
+function(agentd_test)
+  cmake_parse_arguments(ARG "" "NAME" "SOURCES;DEPS;LABELS" ${ARGN})
+  if(NOT AGENTD_BUILD_TESTS)
+    return()
+  endif()
+  set(target ${ARG_NAME})
+  add_executable(${target} ${ARG_SOURCES})
+  target_compile_options(${target} PRIVATE ${AGENTD_WARNINGS})
+  target_include_directories(${target} PRIVATE ${PROJECT_SOURCE_DIR}/src ${PROJECT_SOURCE_DIR})
+  target_link_libraries(${target} PRIVATE ${ARG_DEPS} GTest::gtest GTest::gmock GTest::gtest_main)
+  target_precompile_headers(${target} REUSE_FROM agentd_core)
+  if(NOT ARG_LABELS)
+    set(ARG_LABELS unit)
+  endif()
+  add_test(NAME ${target} COMMAND ${target} --gtest_brief=1)
+  set_tests_properties(${target} PROPERTIES LABELS "${ARG_LABELS}"
+    ENVIRONMENT "AGENTD_BUILD_DIR=${PROJECT_BINARY_DIR};AGENTD_SOURCE_DIR=${PROJECT_SOURCE_DIR}")
+endfunction()

@@ -1,0 +1,90 @@
+// The contract between the control plane and `agentd runner`, the same for a local child
+// process and a Kubernetes Job:
+//  * RunnerSpec — everything the runner needs, as one JSON document (stdin for a local child, a
+//    mounted file or env in a Job). It names secrets (the env var holding the API key), never
+//    carries their values.
+//  * RunnerEvent — what the runner reports, one JSON object per line:
+//      {"seq":1,"type":"delta","time":"2026-...Z","data":{...}}
+//    seq counts from 1 per attempt. The last event of a run is always type "result" with
+//    data {"status":"succeeded"|"failed","result":"...","error":"...","reason":"..."}.
+// Event types and their data:
+//    phase       {"phase":"Running"}
+//    message     {"role":"assistant","content":"..."}          a whole model message
+//    delta       {"content":"..."}                              streamed model text
+//    tool_call   {"id":"...","name":"shell","arguments":{...}}
+//    tool_result {"id":"...","name":"shell","ok":true,"output":"...","truncated":false}
+//    usage       {"model":"...","inputTokens":1,"cachedInputTokens":0,"outputTokens":2,
+//                 "costMicros":3}
+//    log         {"stream":"stderr","line":"..."}
+//    error       {"message":"...","retryable":true}
+//    result      see above
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/clock.h"
+#include "core/json.h"
+#include "core/money.h"
+#include "core/result.h"
+
+namespace agentd::api::v1 {
+
+inline constexpr size_t kMaxRunnerEventBytes = 256 * 1024;  // one line
+
+struct RunnerModel {
+  std::string provider;     // "openai" | "openai-compatible" | "anthropic"
+  std::string base_url;     // ".../v1"
+  std::string model;
+  std::string api_key_env;  // name of the env var with the key; empty = no key
+  core::MicroUsd input_per_million = 0;
+  core::MicroUsd cached_input_per_million = 0;
+  core::MicroUsd output_per_million = 0;
+  int64_t max_output_tokens = 4096;
+  std::chrono::seconds request_timeout{120};
+  int max_retries = 4;
+};
+
+struct RunnerLimits {
+  int max_turns = 20;
+  int64_t max_tokens = 0;              // 0 = unlimited
+  core::MicroUsd max_cost_micros = 0;  // 0 = unlimited
+  std::chrono::seconds timeout{900};
+  std::chrono::seconds shell_timeout{120};
+  int64_t max_tool_output_bytes = 64 * 1024;
+};
+
+struct RunnerSpec {
+  std::string run_id;
+  int attempt = 1;
+  std::string agent;
+  std::string role;
+  std::string system_prompt;  // fully composed: agent prompt, global, local, extra instructions
+  std::string input;
+  core::Json parameters = core::Json::object();
+  RunnerModel model;
+  std::vector<std::string> tools;
+  RunnerLimits limits;
+  std::string workspace;  // absolute path of the run's workspace directory
+};
+
+core::Json RunnerSpecToJson(const RunnerSpec& spec);
+core::Result<RunnerSpec> RunnerSpecFromJson(const core::Json& json);
+
+struct RunnerEvent {
+  int64_t seq = 0;
+  std::string type;
+  core::Json data = core::Json::object();
+  core::TimePoint time;
+};
+
+// One line without the trailing newline.
+std::string FormatRunnerEvent(const RunnerEvent& event);
+// Validates an untrusted line: size, JSON, seq > 0, a known type, data an object.
+core::Result<RunnerEvent> ParseRunnerEvent(std::string_view line);
+bool IsKnownEventType(std::string_view type);
+
+}  // namespace agentd::api::v1

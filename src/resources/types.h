@@ -1,0 +1,135 @@
+// The declarative object kinds (ARCHITECTURE.md section 1) as plain C++ values. One definition per
+// kind is the single source for parsing, validation, defaults and (later) the CRD schema; the
+// codec lives in codec.h. Every kind has the Kubernetes shape: apiVersion agentd.dev/v1alpha1,
+// kind, metadata, spec.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/money.h"
+
+namespace agentd::resources {
+
+inline constexpr char kApiVersion[] = "agentd.dev/v1alpha1";
+
+struct ObjectMeta {
+  std::string name;
+  std::string namespace_;  // empty outside a cluster
+  std::map<std::string, std::string> labels;
+  std::map<std::string, std::string> annotations;
+  std::string uid;
+  int64_t generation = 0;
+  std::string resource_version;
+};
+
+// Where a secret value comes from: an environment variable of the process that needs it, or a
+// key of a Kubernetes Secret.
+struct SecretKeyRef {
+  std::string name;
+  std::string key;
+};
+struct SecretSource {
+  std::string env;                       // e.g. OPENAI_API_KEY
+  std::optional<SecretKeyRef> secret_ref;
+  bool empty() const { return env.empty() && !secret_ref; }
+};
+
+// --- Model ------------------------------------------------------------------------------------
+
+struct Pricing {
+  core::MicroUsd input_per_million = 0;
+  core::MicroUsd cached_input_per_million = 0;  // defaults to input_per_million when unset
+  core::MicroUsd output_per_million = 0;
+};
+
+struct LocalWeights {
+  std::string url;
+  std::string sha256;  // 64 lowercase hex digits
+};
+
+struct ModelSpec {
+  std::string provider;  // "openai" | "anthropic" | "openai-compatible"
+  std::string base_url;  // e.g. http://127.0.0.1:8000/v1; defaults per provider
+  std::string model;     // model id sent to the provider
+  SecretSource api_key;  // optional for local servers
+  Pricing pricing;
+  int64_t context_window = 0;        // tokens; 0 = unknown
+  int64_t max_output_tokens = 4096;  // per call
+  std::chrono::seconds request_timeout{120};
+  int max_retries = 4;  // for 429 and 5xx
+  std::optional<LocalWeights> weights;
+};
+
+struct Model {
+  ObjectMeta metadata;
+  ModelSpec spec;
+};
+
+// --- Instruction ------------------------------------------------------------------------------
+
+enum class InstructionScope { kGlobal, kLocal };
+
+struct InstructionSpec {
+  InstructionScope scope = InstructionScope::kGlobal;
+  int priority = 100;               // global: lower comes first
+  std::vector<std::string> roles;   // local: the agent roles it applies to
+  std::string text;                 // markdown
+};
+
+struct Instruction {
+  ObjectMeta metadata;
+  InstructionSpec spec;
+};
+
+// --- Agent ------------------------------------------------------------------------------------
+
+enum class AgentRuntime { kLlm, kCommand };
+
+struct AgentLimits {
+  int max_turns = 20;
+  int64_t max_tokens = 0;            // total over the run; 0 = no limit
+  core::MicroUsd max_cost_micros = 0;  // per run; 0 = no limit of the agent's own
+  std::chrono::seconds timeout{900};
+  int max_concurrent = 0;  // runs of this agent at once; 0 = only the global limit
+  std::chrono::seconds shell_timeout{120};
+  int64_t max_tool_output_bytes = 64 * 1024;
+};
+
+struct AgentWorkspace {
+  std::string repo;    // git URL to clone into the workspace (optional)
+  std::string branch;  // optional
+};
+
+struct AgentResources {
+  std::string cpu;     // Kubernetes quantities, e.g. "500m"
+  std::string memory;  // e.g. "1Gi"
+  int gpu = 0;
+};
+
+struct AgentSpec {
+  std::string role;
+  std::string model;                      // Model name
+  std::vector<std::string> instructions;  // extra Instruction names, appended after the rest
+  std::string system_prompt;
+  AgentRuntime runtime = AgentRuntime::kLlm;
+  std::vector<std::string> command;  // runtime: command
+  std::vector<std::string> tools;    // read_file, write_file, list_files, shell
+  AgentWorkspace workspace;
+  AgentLimits limits;
+  AgentResources resources;
+  int tier = 0;  // 1-4; 0 = unset
+  std::map<std::string, std::string> env;
+  std::string image;
+};
+
+struct Agent {
+  ObjectMeta metadata;
+  AgentSpec spec;
+};
+
+}  // namespace agentd::resources
