@@ -1,6 +1,6 @@
 # Helpers that give every module the same flags, precompiled headers and test wiring.
 
-set(AGENTD_WARNINGS -Wall -Wextra -Wpedantic -Wshadow -Wnon-virtual-dtor)
+set(AGENTD_WARNINGS -Wall -Wextra -Wpedantic -Wshadow -Wnon-virtual-dtor -Wno-missing-field-initializers)
 if(AGENTD_WERROR)
   list(APPEND AGENTD_WARNINGS -Werror)
 endif()
