@@ -15,6 +15,11 @@ set(AGENTD_PCH_HEADERS
   <algorithm> <chrono> <cstdint> <functional> <map> <memory> <mutex> <optional> <string>
   <string_view> <unordered_map> <utility> <variant> <vector> <nlohmann/json.hpp>)
 
+if(AGENTD_BUILD_TESTS)
+  # `cmake --build <dir> --target unit_tests` builds only the unit tests (the ASan run uses it).
+  add_custom_target(unit_tests)
+endif()
+
 # agentd_library(NAME x SOURCES a.cc ... [HEADERS_ONLY] DEPS agentd_core ... [PUBLIC_LIBS ...])
 function(agentd_library)
   cmake_parse_arguments(ARG "" "NAME" "SOURCES;DEPS;LIBS" ${ARGN})
@@ -46,6 +51,9 @@ function(agentd_test)
     set(ARG_LABELS unit)
   endif()
   add_test(NAME ${target} COMMAND ${target} --gtest_brief=1)
+  if("unit" IN_LIST ARG_LABELS)
+    add_dependencies(unit_tests ${target})
+  endif()
   set_tests_properties(${target} PROPERTIES LABELS "${ARG_LABELS}"
     ENVIRONMENT "AGENTD_BUILD_DIR=${PROJECT_BINARY_DIR};AGENTD_SOURCE_DIR=${PROJECT_SOURCE_DIR}")
 endfunction()

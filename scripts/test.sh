@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# The whole test suite, from a fresh Debian 12 machine: installs what is missing, builds, runs.
+#   1. unit tests under AddressSanitizer + UndefinedBehaviorSanitizer (build/asan)
+#   2. every test (unit + integration with the real binaries) on a release build (build/release)
+#   3. a short libFuzzer run of the request parsers when clang is available
+# CI (.ci/run) calls exactly this script.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+scripts/bootstrap.sh test
+
+jobs="${AGENTD_JOBS:-$(nproc)}"
+
+echo "== asan: configure + build unit tests"
+cmake --preset asan >/dev/null
+cmake --build build/asan --target unit_tests -j "$jobs"
+echo "== asan: unit tests"
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+  ctest --test-dir build/asan -L unit --output-on-failure -j "$jobs"
+
+echo "== release: configure + build"
+cmake --preset release -DAGENTD_BUILD_TESTS=ON >/dev/null
+cmake --build build/release -j "$jobs"
+echo "== release: all tests"
+ctest --test-dir build/release --output-on-failure -j "$jobs"
+
+if command -v clang++ >/dev/null 2>&1 && [[ -f tests/fuzz/CMakeLists.txt ]]; then
+  echo "== fuzz: request parsers (short run)"
+  cmake -S . -B build/fuzz -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_COMPILER=clang++ \
+    -DAGENTD_FUZZ=ON -DAGENTD_WERROR=OFF -DAGENTD_BUILD_TESTS=OFF -DAGENTD_BUILD_BENCH=OFF >/dev/null
+  cmake --build build/fuzz --target fuzz_targets -j "$jobs"
+  for f in build/fuzz/tests/fuzz/*_fuzz; do
+    corpus="tests/fuzz/corpus/$(basename "$f")"
+    "$f" -runs="${AGENTD_FUZZ_RUNS:-200000}" -max_len=65536 "$corpus" 2>&1 | tail -2
+  done
+fi
+echo "== all tests passed"
