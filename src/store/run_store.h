@@ -1,6 +1,6 @@
 // RunStore: the durable record of runs, their event logs, usage and idempotency keys.
 //
-// Contract (every implementation passes tests/store_contract):
+// Contract (every implementation passes the suite in run_store_contract.h):
 //  * Nothing is acknowledged before it is durable: when CreateRunAsync's callback or a write
 //    method returns success, the write survives a kill -9 of the process.
 //  * Writes are linearisable per run; TransitionRun enforces runs::CanTransition and the guards in
@@ -12,6 +12,7 @@
 #pragma once
 
 #include <functional>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>

@@ -1,0 +1,129 @@
+#include "store/sqlite/migrations.h"
+
+#include <cstdlib>
+#include <string>
+
+namespace agentd::store::sqlite {
+namespace {
+
+// Times are INTEGER unix milliseconds, money INTEGER micro-dollars, structured values JSON text.
+constexpr const char* kMigrations[] = {
+    // 1: runs, their labels, event logs and the usage ledger.
+    R"sql(
+CREATE TABLE runs (
+  id                  TEXT PRIMARY KEY,
+  agent               TEXT NOT NULL,
+  input               TEXT NOT NULL,
+  parameters          TEXT NOT NULL DEFAULT '{}',
+  priority            INTEGER NOT NULL DEFAULT 0,
+  deadline_seconds    INTEGER,
+  labels              TEXT NOT NULL DEFAULT '{}',
+  idempotency_key     TEXT NOT NULL DEFAULT '',
+  request_hash        TEXT NOT NULL DEFAULT '',
+  caller              TEXT NOT NULL DEFAULT '',
+  source              TEXT NOT NULL,
+  phase               TEXT NOT NULL,
+  reason              TEXT NOT NULL DEFAULT '',
+  message             TEXT NOT NULL DEFAULT '',
+  created_at          INTEGER NOT NULL,
+  started_at          INTEGER,
+  finished_at         INTEGER,
+  attempts            INTEGER NOT NULL DEFAULT 0,
+  input_tokens        INTEGER NOT NULL DEFAULT 0,
+  cached_input_tokens INTEGER NOT NULL DEFAULT 0,
+  output_tokens       INTEGER NOT NULL DEFAULT 0,
+  cost_micros         INTEGER NOT NULL DEFAULT 0,
+  model_calls         INTEGER NOT NULL DEFAULT 0,
+  result              TEXT NOT NULL DEFAULT '',
+  error               TEXT NOT NULL DEFAULT '',
+  executor_handle     TEXT NOT NULL DEFAULT '{}',
+  runner_token_hash   TEXT NOT NULL DEFAULT '',
+  runner_seq          INTEGER NOT NULL DEFAULT 0,
+  version             INTEGER NOT NULL DEFAULT 1
+) STRICT;
+CREATE INDEX runs_by_created ON runs (created_at DESC, id DESC);
+CREATE INDEX runs_by_agent ON runs (agent, created_at DESC, id DESC);
+CREATE INDEX runs_by_phase ON runs (phase, created_at, id);
+CREATE UNIQUE INDEX runs_by_idempotency_key ON runs (idempotency_key)
+  WHERE idempotency_key <> '';
+
+-- The labels of runs.labels once more, one row per pair, so label filters can use an index.
+CREATE TABLE run_labels (
+  run_id TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+  key    TEXT NOT NULL,
+  value  TEXT NOT NULL,
+  PRIMARY KEY (run_id, key)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX run_labels_by_pair ON run_labels (key, value, run_id);
+
+CREATE TABLE events (
+  run_id TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+  seq    INTEGER NOT NULL,
+  type   TEXT NOT NULL,
+  data   TEXT NOT NULL DEFAULT '{}',
+  time   INTEGER NOT NULL,
+  PRIMARY KEY (run_id, seq)
+) STRICT, WITHOUT ROWID;
+
+-- One row per model call; labels are the run's labels at the time (team, cost-center, ...).
+CREATE TABLE usage_ledger (
+  id                  INTEGER PRIMARY KEY,
+  run_id              TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+  agent               TEXT NOT NULL,
+  model               TEXT NOT NULL,
+  input_tokens        INTEGER NOT NULL,
+  cached_input_tokens INTEGER NOT NULL,
+  output_tokens       INTEGER NOT NULL,
+  cost_micros         INTEGER NOT NULL,
+  model_calls         INTEGER NOT NULL,
+  time                INTEGER NOT NULL,
+  labels              TEXT NOT NULL DEFAULT '{}'
+) STRICT;
+CREATE INDEX usage_ledger_by_time ON usage_ledger (time);
+CREATE INDEX usage_ledger_by_agent ON usage_ledger (agent, time);
+CREATE INDEX usage_ledger_by_run ON usage_ledger (run_id);
+)sql",
+};
+
+constexpr int kLatest = static_cast<int>(sizeof(kMigrations) / sizeof(kMigrations[0]));
+
+}  // namespace
+
+int LatestSchemaVersion() { return kLatest; }
+
+core::Result<int> ReadSchemaVersion(Connection& db) {
+  AGENTD_ASSIGN_OR_RETURN(std::string text, db.QueryText("PRAGMA user_version"));
+  return static_cast<int>(std::strtol(text.c_str(), nullptr, 10));
+}
+
+core::Status Migrate(Connection& db) {
+  while (true) {
+    AGENTD_RETURN_IF_ERROR(db.Exec("BEGIN IMMEDIATE"));
+    // Read the version inside the write transaction: another process may have migrated first.
+    core::Result<int> version = ReadSchemaVersion(db);
+    core::Status step = version.ok() ? core::Ok() : core::Status(version.error());
+    if (step.ok() && *version > kLatest) {
+      step = core::FailedPrecondition(
+          "the SQLite database has schema version " + std::to_string(*version) +
+          ", newer than the " + std::to_string(kLatest) +
+          " this agentd understands; upgrade agentd or use a matching database");
+    }
+    if (step.ok() && *version == kLatest) {
+      return db.Exec("COMMIT");
+    }
+    if (step.ok()) {
+      int next = *version + 1;
+      step = db.Exec(kMigrations[next - 1]);
+      if (step.ok()) step = db.Exec("PRAGMA user_version = " + std::to_string(next));
+      if (step.ok()) step = db.Exec("COMMIT");
+      if (!step.ok())
+        step = std::move(step).error().Wrap("schema migration " + std::to_string(next));
+    }
+    if (!step.ok()) {
+      if (db.InTransaction()) (void)db.Exec("ROLLBACK");
+      return step;
+    }
+  }
+}
+
+}  // namespace agentd::store::sqlite

@@ -1,0 +1,942 @@
+#include "store/sqlite/sqlite_run_store.h"
+
+#include <algorithm>
+#include <atomic>
+#include <charconv>
+#include <condition_variable>
+#include <deque>
+#include <future>
+#include <mutex>
+#include <optional>
+#include <thread>
+#include <unordered_map>
+#include <utility>
+#include <variant>
+
+#include "core/json.h"
+#include "core/time.h"
+#include "store/sqlite/connection.h"
+#include "store/sqlite/migrations.h"
+
+namespace agentd::store {
+namespace {
+
+using core::Error;
+using core::Json;
+using core::Result;
+using core::Status;
+using core::TimePoint;
+using runs::Event;
+using runs::Phase;
+using runs::Run;
+using sqlite::Connection;
+using sqlite::Statement;
+
+constexpr int kMaxListLimit = 1000;
+// Drop the writer's sequence cache when it grows past this many runs (it reloads on demand).
+constexpr size_t kMaxCachedRuns = 100'000;
+// Rows were validated when written; these limits only stop a corrupt row from exhausting memory.
+constexpr core::JsonLimits kRowJsonLimits{.max_bytes = size_t{1} << 30, .max_depth = 512};
+
+// The columns of a run, in the order ReadRunRow and BindRunColumns use.
+constexpr const char* kRunColumns =
+    "id, agent, input, parameters, priority, deadline_seconds, labels, idempotency_key, "
+    "request_hash, caller, source, phase, reason, message, created_at, started_at, finished_at, "
+    "attempts, input_tokens, cached_input_tokens, output_tokens, cost_micros, model_calls, "
+    "result, error, executor_handle, runner_token_hash, runner_seq, version";
+
+std::string SelectRunSql(std::string_view where) {
+  return std::string("SELECT ") + kRunColumns + " FROM runs " + std::string(where);
+}
+
+int64_t Ms(TimePoint t) { return core::ToUnixMillis(t); }
+TimePoint TruncateToMillis(TimePoint t) { return core::FromUnixMillis(Ms(t)); }
+std::optional<TimePoint> TruncateToMillis(std::optional<TimePoint> t) {
+  if (!t) return std::nullopt;
+  return TruncateToMillis(*t);
+}
+std::optional<int64_t> OptionalMs(const std::optional<TimePoint>& t) {
+  if (!t) return std::nullopt;
+  return Ms(*t);
+}
+
+Result<Json> ParseColumnJson(const std::string& text, std::string_view what) {
+  Result<Json> parsed = core::ParseJson(text, kRowJsonLimits);
+  if (!parsed.ok()) {
+    return core::Internal(std::string(what) +
+                          " is corrupt in the database: " + parsed.error().message);
+  }
+  return parsed;
+}
+
+Result<Run> ReadRunRow(const Statement& row) {
+  Run run;
+  run.id = row.Text(0);
+  std::string where = "run " + run.id;
+  run.agent = row.Text(1);
+  run.input = row.Text(2);
+  AGENTD_ASSIGN_OR_RETURN(run.parameters,
+                          ParseColumnJson(row.Text(3), "column parameters of " + where));
+  run.priority = static_cast<int>(row.Int(4));
+  if (!row.IsNull(5)) run.deadline = std::chrono::seconds(row.Int(5));
+  AGENTD_ASSIGN_OR_RETURN(Json labels, ParseColumnJson(row.Text(6), "column labels of " + where));
+  if (!labels.is_object()) {
+    return core::Internal("column labels of " + where + " is not a JSON object");
+  }
+  for (const auto& [key, value] : labels.items()) {
+    if (!value.is_string()) return core::Internal(where + " label \"" + key + "\" is not a string");
+    run.labels.emplace(key, value.get<std::string>());
+  }
+  run.idempotency_key = row.Text(7);
+  run.request_hash = row.Text(8);
+  run.caller = row.Text(9);
+  Result<runs::Source> source = runs::ParseSource(row.Text(10));
+  if (!source.ok()) return core::Internal(where + ": " + source.error().message);
+  run.source = *source;
+  Result<Phase> phase = runs::ParsePhase(row.Text(11));
+  if (!phase.ok()) return core::Internal(where + ": " + phase.error().message);
+  run.phase = *phase;
+  run.reason = row.Text(12);
+  run.message = row.Text(13);
+  run.created_at = core::FromUnixMillis(row.Int(14));
+  if (!row.IsNull(15)) run.started_at = core::FromUnixMillis(row.Int(15));
+  if (!row.IsNull(16)) run.finished_at = core::FromUnixMillis(row.Int(16));
+  run.attempts = static_cast<int>(row.Int(17));
+  run.usage.input_tokens = row.Int(18);
+  run.usage.cached_input_tokens = row.Int(19);
+  run.usage.output_tokens = row.Int(20);
+  run.usage.cost_micros = row.Int(21);
+  run.usage.model_calls = row.Int(22);
+  run.result = row.Text(23);
+  run.error = row.Text(24);
+  AGENTD_ASSIGN_OR_RETURN(run.executor_handle,
+                          ParseColumnJson(row.Text(25), "column executor_handle of " + where));
+  run.runner_token_hash = row.Text(26);
+  run.runner_seq = row.Int(27);
+  run.version = row.Int(28);
+  return run;
+}
+
+void BindRunColumns(Statement& stmt, const Run& run) {
+  stmt.BindText(1, run.id);
+  stmt.BindText(2, run.agent);
+  stmt.BindText(3, run.input);
+  stmt.BindText(4, core::DumpJson(run.parameters));
+  stmt.BindInt(5, run.priority);
+  stmt.BindOptionalInt(6,
+                       run.deadline ? std::optional<int64_t>(run.deadline->count()) : std::nullopt);
+  stmt.BindText(7, core::DumpJson(Json(run.labels)));
+  stmt.BindText(8, run.idempotency_key);
+  stmt.BindText(9, run.request_hash);
+  stmt.BindText(10, run.caller);
+  stmt.BindText(11, runs::SourceName(run.source));
+  stmt.BindText(12, runs::PhaseName(run.phase));
+  stmt.BindText(13, run.reason);
+  stmt.BindText(14, run.message);
+  stmt.BindInt(15, Ms(run.created_at));
+  stmt.BindOptionalInt(16, OptionalMs(run.started_at));
+  stmt.BindOptionalInt(17, OptionalMs(run.finished_at));
+  stmt.BindInt(18, run.attempts);
+  stmt.BindInt(19, run.usage.input_tokens);
+  stmt.BindInt(20, run.usage.cached_input_tokens);
+  stmt.BindInt(21, run.usage.output_tokens);
+  stmt.BindInt(22, run.usage.cost_micros);
+  stmt.BindInt(23, run.usage.model_calls);
+  stmt.BindText(24, run.result);
+  stmt.BindText(25, run.error);
+  stmt.BindText(26, core::DumpJson(run.executor_handle));
+  stmt.BindText(27, run.runner_token_hash);
+  stmt.BindInt(28, run.runner_seq);
+  stmt.BindInt(29, run.version);
+}
+
+// Loads one run, or nullopt when there is none with that id.
+Result<std::optional<Run>> LoadRun(Connection& db, std::string_view id) {
+  AGENTD_ASSIGN_OR_RETURN(Statement stmt, db.Prepare(SelectRunSql("WHERE id = ?1")));
+  stmt.BindText(1, id);
+  AGENTD_ASSIGN_OR_RETURN(bool found, stmt.Step());
+  if (!found) return std::optional<Run>();
+  AGENTD_ASSIGN_OR_RETURN(Run run, ReadRunRow(stmt));
+  return std::optional<Run>(std::move(run));
+}
+
+Error RunNotFound(std::string_view id) {
+  return core::NotFound("run \"" + std::string(id.substr(0, 100)) + "\" not found");
+}
+
+Json PhaseEventData(Phase phase, const std::string& reason, const std::string& message) {
+  return {{"phase", runs::PhaseName(phase)}, {"reason", reason}, {"message", message}};
+}
+
+std::string JoinPhases(const std::vector<Phase>& phases) {
+  std::string out;
+  for (size_t i = 0; i < phases.size(); ++i) {
+    if (i > 0) out += i + 1 == phases.size() ? " or " : ", ";
+    out += runs::PhaseName(phases[i]);
+  }
+  return out;
+}
+
+// Cursor "<created_at unix ms>.<id>" of the last run of a page; callers treat it as opaque.
+std::string EncodeCursor(const Run& run) {
+  return std::to_string(Ms(run.created_at)) + "." + run.id;
+}
+
+Result<std::pair<int64_t, std::string>> DecodeCursor(std::string_view cursor) {
+  Error invalid =
+      core::InvalidArgument("invalid cursor \"" + std::string(cursor.substr(0, 60)) + "\"");
+  size_t dot = cursor.find('.');
+  if (dot == std::string_view::npos || dot == 0 || dot + 1 == cursor.size()) return invalid;
+  int64_t ms = 0;
+  auto [end, ec] = std::from_chars(cursor.data(), cursor.data() + dot, ms);
+  if (ec != std::errc() || end != cursor.data() + dot) return invalid;
+  std::string_view id = cursor.substr(dot + 1);
+  if (id.size() > 200) return invalid;
+  return std::make_pair(ms, std::string(id));
+}
+
+// Applies write operations inside the writer's transaction. Owned and used only by the writer
+// thread. Holds the per-run next-sequence cache, with an undo log so an operation that rolls
+// back to its savepoint also rolls back its cache changes.
+class WriterContext {
+ public:
+  WriterContext(Connection& db, const core::Clock& clock) : db_(db), clock_(clock) {}
+
+  // Called at the start of each operation / after one failed / after a batch failed.
+  void BeginOperation() { undo_.clear(); }
+  void UndoOperation() {
+    for (auto it = undo_.rbegin(); it != undo_.rend(); ++it) {
+      if (it->second) {
+        next_seq_[it->first] = *it->second;
+      } else {
+        next_seq_.erase(it->first);
+      }
+    }
+    undo_.clear();
+  }
+  void ForgetCache() {
+    next_seq_.clear();
+    undo_.clear();
+  }
+  void TrimCache() {
+    if (next_seq_.size() > kMaxCachedRuns) ForgetCache();
+  }
+
+  Result<CreateRunResult> Create(Run run) {
+    if (run.id.empty()) return core::InvalidArgument("run to create has no id");
+    if (!run.idempotency_key.empty()) {
+      // Also finds a run created earlier in this same batch: it is visible inside the
+      // transaction. The second term repeats the partial index's condition so SQLite uses it.
+      AGENTD_ASSIGN_OR_RETURN(
+          Statement find,
+          db_.Prepare(SelectRunSql("WHERE idempotency_key = ?1 AND idempotency_key <> ''")));
+      find.BindText(1, run.idempotency_key);
+      AGENTD_ASSIGN_OR_RETURN(bool found, find.Step());
+      if (found) {
+        AGENTD_ASSIGN_OR_RETURN(Run existing, ReadRunRow(find));
+        if (existing.request_hash != run.request_hash) {
+          return core::AlreadyExists("idempotency key \"" + run.idempotency_key +
+                                     "\" was already used by run " + existing.id +
+                                     " for a different request");
+        }
+        return CreateRunResult{.run = std::move(existing), .created = false};
+      }
+    }
+    run.version = 1;
+    run.created_at = TruncateToMillis(run.created_at);
+    run.started_at = TruncateToMillis(run.started_at);
+    run.finished_at = TruncateToMillis(run.finished_at);
+    {
+      AGENTD_ASSIGN_OR_RETURN(Statement insert,
+                              db_.Prepare(std::string("INSERT INTO runs (") + kRunColumns +
+                                          ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, "
+                                          "?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, "
+                                          "?23, ?24, ?25, ?26, ?27, ?28, ?29)"));
+      BindRunColumns(insert, run);
+      Status inserted = insert.Run();
+      if (!inserted.ok()) {
+        if ((insert.last_error_code() & 0xff) == SQLITE_CONSTRAINT) {
+          return core::AlreadyExists("run " + run.id + " already exists");
+        }
+        return std::move(inserted).error().Wrap("insert run " + run.id);
+      }
+    }
+    for (const auto& [key, value] : run.labels) {
+      AGENTD_ASSIGN_OR_RETURN(
+          Statement label,
+          db_.Prepare("INSERT INTO run_labels (run_id, key, value) VALUES (?1, ?2, ?3)"));
+      label.BindText(1, run.id);
+      label.BindText(2, key);
+      label.BindText(3, value);
+      AGENTD_RETURN_IF_ERROR(label.Run());
+    }
+    Event event{.run_id = run.id,
+                .seq = 0,
+                .type = "phase",
+                .data = PhaseEventData(run.phase, run.reason, run.message),
+                .time = run.created_at};
+    AGENTD_ASSIGN_OR_RETURN(event.seq, NextSeq(run.id, /*new_run=*/true));
+    AGENTD_RETURN_IF_ERROR(InsertEvent(event));
+    return CreateRunResult{.run = std::move(run), .created = true};
+  }
+
+  Result<TransitionResult> ApplyTransition(const std::string& id, const Transition& t) {
+    AGENTD_ASSIGN_OR_RETURN(std::optional<Run> found, LoadRun(db_, id));
+    if (!found) return RunNotFound(id);
+    Run run = std::move(*found);
+    if (!runs::CanTransition(run.phase, t.to)) {
+      return core::FailedPrecondition("run " + id + " is " +
+                                      std::string(runs::PhaseName(run.phase)) + "; cannot become " +
+                                      std::string(runs::PhaseName(t.to)));
+    }
+    if (!t.from.empty() && std::find(t.from.begin(), t.from.end(), run.phase) == t.from.end()) {
+      return core::FailedPrecondition(
+          "run " + id + " is " + std::string(runs::PhaseName(run.phase)) + ", not " +
+          JoinPhases(t.from) + "; cannot become " + std::string(runs::PhaseName(t.to)));
+    }
+    if (t.expect_attempt && *t.expect_attempt != run.attempts) {
+      return core::FailedPrecondition(
+          "run " + id + " is at attempt " + std::to_string(run.attempts) + ", not " +
+          std::to_string(*t.expect_attempt) + "; refusing a change from a stale attempt");
+    }
+    run.phase = t.to;
+    run.reason = t.reason;
+    run.message = t.message;
+    if (t.increment_attempts) ++run.attempts;
+    if (t.started_at) run.started_at = TruncateToMillis(*t.started_at);
+    if (t.finished_at) run.finished_at = TruncateToMillis(*t.finished_at);
+    if (t.executor_handle) run.executor_handle = *t.executor_handle;
+    if (t.runner_token_hash) run.runner_token_hash = *t.runner_token_hash;
+    if (t.result) run.result = *t.result;
+    if (t.error) run.error = *t.error;
+    ++run.version;
+    {
+      AGENTD_ASSIGN_OR_RETURN(
+          Statement update,
+          db_.Prepare("UPDATE runs SET phase = ?2, reason = ?3, message = ?4, started_at = ?5, "
+                      "finished_at = ?6, attempts = ?7, result = ?8, error = ?9, "
+                      "executor_handle = ?10, runner_token_hash = ?11, version = ?12 "
+                      "WHERE id = ?1"));
+      update.BindText(1, run.id);
+      update.BindText(2, runs::PhaseName(run.phase));
+      update.BindText(3, run.reason);
+      update.BindText(4, run.message);
+      update.BindOptionalInt(5, OptionalMs(run.started_at));
+      update.BindOptionalInt(6, OptionalMs(run.finished_at));
+      update.BindInt(7, run.attempts);
+      update.BindText(8, run.result);
+      update.BindText(9, run.error);
+      update.BindText(10, core::DumpJson(run.executor_handle));
+      update.BindText(11, run.runner_token_hash);
+      update.BindInt(12, run.version);
+      AGENTD_RETURN_IF_ERROR(update.Run());
+    }
+    Event event{.run_id = run.id,
+                .seq = 0,
+                .type = "phase",
+                .data = PhaseEventData(run.phase, run.reason, run.message),
+                .time = StampTime(t.time)};
+    AGENTD_ASSIGN_OR_RETURN(event.seq, NextSeq(run.id, /*new_run=*/false));
+    AGENTD_RETURN_IF_ERROR(InsertEvent(event));
+    return TransitionResult{.run = std::move(run), .event = std::move(event)};
+  }
+
+  Result<std::vector<Event>> Append(const std::string& run_id,
+                                    const std::vector<EventDraft>& drafts) {
+    int64_t runner_seq = 0;
+    std::string agent;
+    std::string labels_json;
+    {
+      AGENTD_ASSIGN_OR_RETURN(
+          Statement find, db_.Prepare("SELECT runner_seq, agent, labels FROM runs WHERE id = ?1"));
+      find.BindText(1, run_id);
+      AGENTD_ASSIGN_OR_RETURN(bool found, find.Step());
+      if (!found) return RunNotFound(run_id);
+      runner_seq = find.Int(0);
+      agent = find.Text(1);
+      labels_json = find.Text(2);
+    }
+    const int64_t stored_runner_seq = runner_seq;
+    runs::Usage added;
+    std::vector<Event> written;
+    for (size_t i = 0; i < drafts.size(); ++i) {
+      const EventDraft& draft = drafts[i];
+      if (draft.type.empty()) {
+        return core::InvalidArgument("event " + std::to_string(i) + " for run " + run_id +
+                                     " has no type");
+      }
+      if (draft.runner_seq > 0) {
+        if (draft.runner_seq <= runner_seq) continue;  // already committed earlier
+        runner_seq = draft.runner_seq;
+      }
+      Event event{.run_id = run_id,
+                  .seq = 0,
+                  .type = draft.type,
+                  .data = draft.data,
+                  .time = StampTime(draft.time)};
+      AGENTD_ASSIGN_OR_RETURN(event.seq, NextSeq(run_id, /*new_run=*/false));
+      AGENTD_RETURN_IF_ERROR(InsertEvent(event));
+      if (draft.usage) {
+        const runs::Usage& u = draft.usage->usage;
+        if (u.input_tokens < 0 || u.cached_input_tokens < 0 || u.output_tokens < 0 ||
+            u.cost_micros < 0 || u.model_calls < 0) {
+          return core::InvalidArgument("usage in event " + std::to_string(i) + " for run " +
+                                       run_id + " is negative");
+        }
+        AGENTD_ASSIGN_OR_RETURN(
+            Statement ledger,
+            db_.Prepare("INSERT INTO usage_ledger (run_id, agent, model, input_tokens, "
+                        "cached_input_tokens, output_tokens, cost_micros, model_calls, time, "
+                        "labels) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"));
+        ledger.BindText(1, run_id);
+        ledger.BindText(2, agent);
+        ledger.BindText(3, draft.usage->model);
+        ledger.BindInt(4, u.input_tokens);
+        ledger.BindInt(5, u.cached_input_tokens);
+        ledger.BindInt(6, u.output_tokens);
+        ledger.BindInt(7, u.cost_micros);
+        ledger.BindInt(8, u.model_calls);
+        ledger.BindInt(9, Ms(event.time));
+        ledger.BindText(10, labels_json);
+        AGENTD_RETURN_IF_ERROR(ledger.Run());
+        added += u;
+      }
+      written.push_back(std::move(event));
+    }
+    if (runner_seq != stored_runner_seq || added != runs::Usage{}) {
+      AGENTD_ASSIGN_OR_RETURN(
+          Statement update,
+          db_.Prepare("UPDATE runs SET runner_seq = ?2, input_tokens = input_tokens + ?3, "
+                      "cached_input_tokens = cached_input_tokens + ?4, "
+                      "output_tokens = output_tokens + ?5, cost_micros = cost_micros + ?6, "
+                      "model_calls = model_calls + ?7, version = version + 1 WHERE id = ?1"));
+      update.BindText(1, run_id);
+      update.BindInt(2, runner_seq);
+      update.BindInt(3, added.input_tokens);
+      update.BindInt(4, added.cached_input_tokens);
+      update.BindInt(5, added.output_tokens);
+      update.BindInt(6, added.cost_micros);
+      update.BindInt(7, added.model_calls);
+      AGENTD_RETURN_IF_ERROR(update.Run());
+    }
+    return written;
+  }
+
+ private:
+  TimePoint StampTime(TimePoint t) const {
+    return TruncateToMillis(t == TimePoint{} ? clock_.Now() : t);
+  }
+
+  // The next sequence number of `run_id`'s log, loaded from the table on first use.
+  Result<int64_t> NextSeq(const std::string& run_id, bool new_run) {
+    auto it = next_seq_.find(run_id);
+    if (it == next_seq_.end()) {
+      int64_t last = 0;
+      if (!new_run) {
+        AGENTD_ASSIGN_OR_RETURN(
+            Statement max,
+            db_.Prepare("SELECT COALESCE(MAX(seq), 0) FROM events WHERE run_id = ?1"));
+        max.BindText(1, run_id);
+        AGENTD_ASSIGN_OR_RETURN(bool row, max.Step());
+        if (row) last = max.Int(0);
+      }
+      undo_.emplace_back(run_id, std::nullopt);
+      it = next_seq_.emplace(run_id, last).first;
+    } else {
+      undo_.emplace_back(run_id, it->second);
+    }
+    return ++it->second;
+  }
+
+  Status InsertEvent(const Event& event) {
+    AGENTD_ASSIGN_OR_RETURN(
+        Statement insert,
+        db_.Prepare(
+            "INSERT INTO events (run_id, seq, type, data, time) VALUES (?1, ?2, ?3, ?4, ?5)"));
+    insert.BindText(1, event.run_id);
+    insert.BindInt(2, event.seq);
+    insert.BindText(3, event.type);
+    insert.BindText(4, core::DumpJson(event.data));
+    insert.BindInt(5, Ms(event.time));
+    Status status = insert.Run();
+    if (!status.ok()) {
+      return std::move(status).error().Wrap("append event " + std::to_string(event.seq) +
+                                            " of run " + event.run_id);
+    }
+    return core::Ok();
+  }
+
+  Connection& db_;
+  const core::Clock& clock_;
+  // run id -> last sequence number used.
+  std::unordered_map<std::string, int64_t> next_seq_;
+  std::vector<std::pair<std::string, std::optional<int64_t>>> undo_;
+};
+
+// One queued write. Apply runs on the writer thread inside the batch transaction; exactly one of
+// Succeed or Fail runs afterwards, outside every lock.
+class WriteOp {
+ public:
+  virtual ~WriteOp() = default;
+  virtual Status Apply(WriterContext& writer) = 0;
+  virtual void Succeed() = 0;
+  virtual void Fail(Error error) = 0;
+};
+
+template <typename T>
+class TypedWriteOp final : public WriteOp {
+ public:
+  TypedWriteOp(std::function<Result<T>(WriterContext&)> apply, std::function<void(Result<T>)> done)
+      : apply_(std::move(apply)), done_(std::move(done)) {}
+
+  Status Apply(WriterContext& writer) override {
+    Result<T> result = apply_(writer);
+    if (!result.ok()) return std::move(result).error();
+    value_.emplace(std::move(result).value());
+    return core::Ok();
+  }
+  void Succeed() override { done_(std::move(*value_)); }
+  void Fail(Error error) override { done_(std::move(error)); }
+
+ private:
+  std::function<Result<T>(WriterContext&)> apply_;
+  std::function<void(Result<T>)> done_;
+  std::optional<T> value_;
+};
+
+// Connections for reads, handed out one caller at a time.
+class ConnectionPool {
+ public:
+  class Lease {
+   public:
+    Lease(ConnectionPool* pool, Connection* conn) : pool_(pool), conn_(conn) {}
+    Lease(Lease&& other) noexcept
+        : pool_(other.pool_), conn_(std::exchange(other.conn_, nullptr)) {}
+    Lease(const Lease&) = delete;
+    ~Lease() {
+      if (conn_ != nullptr) pool_->Release(conn_);
+    }
+    Connection& operator*() const { return *conn_; }
+    Connection* operator->() const { return conn_; }
+
+   private:
+    ConnectionPool* pool_;
+    Connection* conn_;
+  };
+
+  void Add(Connection* conn) {
+    std::lock_guard lock(mu_);
+    free_.push_back(conn);
+  }
+  Lease Acquire() {
+    std::unique_lock lock(mu_);
+    cv_.wait(lock, [this] { return !free_.empty(); });
+    Connection* conn = free_.back();
+    free_.pop_back();
+    return Lease(this, conn);
+  }
+
+ private:
+  void Release(Connection* conn) {
+    {
+      std::lock_guard lock(mu_);
+      free_.push_back(conn);
+    }
+    cv_.notify_one();
+  }
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<Connection*> free_;
+};
+
+}  // namespace
+
+class SqliteRunStore::Impl {
+ public:
+  Impl(SqliteRunStoreOptions options, std::unique_ptr<Connection> writer_db,
+       std::vector<std::unique_ptr<Connection>> reader_dbs)
+      : options_(options),
+        clock_(options.clock != nullptr ? *options.clock : core::SystemClock::Instance()),
+        shared_connection_(reader_dbs.empty()),
+        writer_db_(std::move(writer_db)),
+        reader_dbs_(std::move(reader_dbs)),
+        writer_(*writer_db_, clock_) {
+    if (shared_connection_) {
+      readers_.Add(writer_db_.get());
+    } else {
+      for (auto& db : reader_dbs_) readers_.Add(db.get());
+    }
+    thread_ = std::thread([this] { WriterLoop(); });
+  }
+
+  ~Impl() {
+    {
+      std::lock_guard lock(queue_mu_);
+      stopping_ = true;
+    }
+    queue_cv_.notify_one();
+    thread_.join();
+  }
+
+  void Enqueue(std::unique_ptr<WriteOp> op) {
+    bool wake = false;
+    {
+      std::lock_guard lock(queue_mu_);
+      if (!stopping_) {
+        queue_.push_back(std::move(op));
+        wake = writer_idle_;
+      }
+    }
+    if (op != nullptr) {
+      op->Fail(core::Unavailable("the run store is shutting down"));
+      return;
+    }
+    if (wake) queue_cv_.notify_one();
+  }
+
+  // Enqueues an operation and waits for its outcome.
+  template <typename T>
+  Result<T> SubmitAndWait(std::string_view method, std::function<Result<T>(WriterContext&)> apply) {
+    if (std::this_thread::get_id() == thread_.get_id()) {
+      return core::Internal(std::string(method) +
+                            " was called on the run store's writer thread (from a "
+                            "CreateRunAsync callback); it would wait for itself forever");
+    }
+    auto promise = std::make_shared<std::promise<Result<T>>>();
+    std::future<Result<T>> future = promise->get_future();
+    Enqueue(std::make_unique<TypedWriteOp<T>>(
+        std::move(apply), [promise](Result<T> result) { promise->set_value(std::move(result)); }));
+    return future.get();
+  }
+
+  ConnectionPool::Lease AcquireReader() { return readers_.Acquire(); }
+
+  SqliteWriterStats Stats() const {
+    return {.batches = batches_.load(),
+            .operations = operations_.load(),
+            .largest_batch = largest_batch_.load()};
+  }
+
+ private:
+  void WriterLoop() {
+    std::vector<std::unique_ptr<WriteOp>> batch;
+    while (true) {
+      batch.clear();
+      {
+        std::unique_lock lock(queue_mu_);
+        writer_idle_ = true;
+        queue_cv_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+        writer_idle_ = false;
+        if (queue_.empty()) return;  // stopping, and everything queued is done
+        size_t n = std::min(queue_.size(), static_cast<size_t>(options_.max_batch));
+        for (size_t i = 0; i < n; ++i) {
+          batch.push_back(std::move(queue_.front()));
+          queue_.pop_front();
+        }
+      }
+      ExecuteBatch(batch);
+    }
+  }
+
+  // One transaction for the whole batch, one savepoint per operation; answers after COMMIT.
+  void ExecuteBatch(std::vector<std::unique_ptr<WriteOp>>& batch) {
+    batches_.fetch_add(1);
+    operations_.fetch_add(static_cast<int64_t>(batch.size()));
+    int64_t size = static_cast<int64_t>(batch.size());
+    int64_t largest = largest_batch_.load();
+    while (size > largest && !largest_batch_.compare_exchange_weak(largest, size)) {
+    }
+
+    std::vector<std::optional<Error>> errors(batch.size());
+    std::optional<Error> batch_error;
+    {
+      // With ":memory:" the readers share this connection: keep them out during the batch.
+      std::optional<ConnectionPool::Lease> shared;
+      if (shared_connection_) shared.emplace(readers_.Acquire());
+      writer_.TrimCache();
+      batch_error = RunTransaction(batch, errors);
+      if (batch_error) {
+        if (writer_db_->InTransaction()) (void)Exec("ROLLBACK");
+        writer_.ForgetCache();
+      }
+    }
+    for (size_t i = 0; i < batch.size(); ++i) {
+      if (errors[i]) {
+        batch[i]->Fail(std::move(*errors[i]));
+      } else if (batch_error) {
+        batch[i]->Fail(*batch_error);
+      } else {
+        batch[i]->Succeed();
+      }
+    }
+  }
+
+  // Returns an error when the whole transaction is lost; per-operation errors go to `errors`.
+  std::optional<Error> RunTransaction(std::vector<std::unique_ptr<WriteOp>>& batch,
+                                      std::vector<std::optional<Error>>& errors) {
+    if (Status begun = Exec("BEGIN IMMEDIATE"); !begun.ok()) {
+      return std::move(begun).error().Wrap("begin a write transaction");
+    }
+    for (size_t i = 0; i < batch.size(); ++i) {
+      if (Status saved = Exec("SAVEPOINT op"); !saved.ok()) return std::move(saved).error();
+      writer_.BeginOperation();
+      Status applied = batch[i]->Apply(writer_);
+      if (applied.ok()) {
+        if (Status released = Exec("RELEASE op"); !released.ok()) {
+          return std::move(released).error();
+        }
+        continue;
+      }
+      writer_.UndoOperation();
+      errors[i] = std::move(applied).error();
+      if (!writer_db_->InTransaction()) {
+        // Some errors (disk full, I/O) make SQLite roll back the whole transaction.
+        return core::Unavailable("the write transaction was rolled back: " + errors[i]->message);
+      }
+      if (Status rolled = Exec("ROLLBACK TO op"); !rolled.ok()) return std::move(rolled).error();
+      if (Status released = Exec("RELEASE op"); !released.ok()) return std::move(released).error();
+    }
+    if (Status committed = Exec("COMMIT"); !committed.ok()) {
+      return std::move(committed).error().Wrap("commit");
+    }
+    return std::nullopt;
+  }
+
+  // Control statements through the statement cache: parsed once, not once per operation.
+  Status Exec(std::string_view sql) {
+    AGENTD_ASSIGN_OR_RETURN(Statement stmt, writer_db_->Prepare(sql));
+    return stmt.Run();
+  }
+
+  const SqliteRunStoreOptions options_;
+  const core::Clock& clock_;
+  const bool shared_connection_;
+  std::unique_ptr<Connection> writer_db_;
+  std::vector<std::unique_ptr<Connection>> reader_dbs_;
+  ConnectionPool readers_;
+  WriterContext writer_;  // used only by the writer thread
+
+  std::mutex queue_mu_;
+  std::condition_variable queue_cv_;
+  std::deque<std::unique_ptr<WriteOp>> queue_;
+  bool stopping_ = false;
+  bool writer_idle_ = false;
+
+  std::atomic<int64_t> batches_{0};
+  std::atomic<int64_t> operations_{0};
+  std::atomic<int64_t> largest_batch_{0};
+
+  std::thread thread_;
+};
+
+core::Result<std::unique_ptr<SqliteRunStore>> SqliteRunStore::Open(const std::string& path,
+                                                                   SqliteRunStoreOptions options) {
+  if (options.max_batch < 1) {
+    return core::InvalidArgument("max_batch must be at least 1, not " +
+                                 std::to_string(options.max_batch));
+  }
+  if (options.reader_pool_size < 1) {
+    return core::InvalidArgument("reader_pool_size must be at least 1, not " +
+                                 std::to_string(options.reader_pool_size));
+  }
+  if (options.busy_timeout.count() < 0) {
+    return core::InvalidArgument("busy_timeout must not be negative");
+  }
+  const bool memory = path == ":memory:";
+  std::string where = "SQLite database \"" + path + "\"";
+  AGENTD_ASSIGN_OR_RETURN(
+      std::unique_ptr<Connection> writer,
+      Connection::Open(path, sqlite::OpenMode::kReadWrite, options.busy_timeout));
+  if (!memory) {
+    AGENTD_ASSIGN_OR_RETURN(std::string mode, writer->QueryText("PRAGMA journal_mode = WAL"));
+    if (mode != "wal") {
+      return core::Unavailable("cannot put " + where + " in WAL mode (journal_mode is " + mode +
+                               ")");
+    }
+  }
+  std::string pragmas = "PRAGMA foreign_keys = ON; PRAGMA journal_size_limit = 67108864; ";
+  pragmas += options.synchronous == SqliteSynchronous::kFull ? "PRAGMA synchronous = FULL;"
+                                                             : "PRAGMA synchronous = NORMAL;";
+  if (Status set = writer->Exec(pragmas); !set.ok()) return std::move(set).error().Wrap(where);
+  if (Status migrated = sqlite::Migrate(*writer); !migrated.ok()) {
+    return std::move(migrated).error().Wrap(where);
+  }
+  std::vector<std::unique_ptr<Connection>> readers;
+  if (!memory) {
+    for (int i = 0; i < options.reader_pool_size; ++i) {
+      AGENTD_ASSIGN_OR_RETURN(
+          std::unique_ptr<Connection> reader,
+          Connection::Open(path, sqlite::OpenMode::kReadWrite, options.busy_timeout));
+      if (Status set = reader->Exec("PRAGMA query_only = ON"); !set.ok()) {
+        return std::move(set).error().Wrap(where);
+      }
+      readers.push_back(std::move(reader));
+    }
+  }
+  return std::unique_ptr<SqliteRunStore>(
+      new SqliteRunStore(std::make_unique<Impl>(options, std::move(writer), std::move(readers))));
+}
+
+SqliteRunStore::SqliteRunStore(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+SqliteRunStore::~SqliteRunStore() = default;
+
+void SqliteRunStore::CreateRunAsync(runs::Run run,
+                                    std::function<void(core::Result<CreateRunResult>)> done) {
+  impl_->Enqueue(std::make_unique<TypedWriteOp<CreateRunResult>>(
+      [run = std::move(run)](WriterContext& writer) mutable {
+        return writer.Create(std::move(run));
+      },
+      std::move(done)));
+}
+
+core::Result<TransitionResult> SqliteRunStore::TransitionRun(std::string_view id,
+                                                             const Transition& transition) {
+  return impl_->SubmitAndWait<TransitionResult>(
+      "TransitionRun", [id = std::string(id), &transition](WriterContext& writer) {
+        return writer.ApplyTransition(id, transition);
+      });
+}
+
+core::Result<std::vector<runs::Event>> SqliteRunStore::AppendEvents(
+    std::string_view run_id, std::vector<EventDraft> events) {
+  return impl_->SubmitAndWait<std::vector<runs::Event>>(
+      "AppendEvents", [id = std::string(run_id), &events](WriterContext& writer) {
+        return writer.Append(id, events);
+      });
+}
+
+core::Result<runs::Run> SqliteRunStore::GetRun(std::string_view id) {
+  auto db = impl_->AcquireReader();
+  AGENTD_ASSIGN_OR_RETURN(std::optional<Run> run, LoadRun(*db, id));
+  if (!run) return RunNotFound(id);
+  return std::move(*run);
+}
+
+core::Result<RunPage> SqliteRunStore::ListRuns(const RunFilter& filter, int limit,
+                                               std::string_view cursor) {
+  if (limit < 1 || limit > kMaxListLimit) {
+    return core::InvalidArgument("limit must be between 1 and " + std::to_string(kMaxListLimit) +
+                                 ", not " + std::to_string(limit));
+  }
+  std::optional<std::pair<int64_t, std::string>> after;
+  if (!cursor.empty()) {
+    AGENTD_ASSIGN_OR_RETURN(after, DecodeCursor(cursor));
+  }
+  // The SQL depends only on which filters are present, so the statement cache stays small.
+  std::string where = "WHERE 1 = 1";
+  std::vector<std::variant<int64_t, std::string>> args;
+  if (filter.agent) {
+    args.emplace_back(*filter.agent);
+    where += " AND agent = ?" + std::to_string(args.size());
+  }
+  if (filter.phase) {
+    args.emplace_back(std::string(runs::PhaseName(*filter.phase)));
+    where += " AND phase = ?" + std::to_string(args.size());
+  }
+  for (const auto& [key, value] : filter.labels) {
+    args.emplace_back(key);
+    args.emplace_back(value);
+    where += " AND EXISTS (SELECT 1 FROM run_labels l WHERE l.run_id = runs.id AND l.key = ?" +
+             std::to_string(args.size() - 1) + " AND l.value = ?" + std::to_string(args.size()) +
+             ")";
+  }
+  if (after) {
+    args.emplace_back(after->first);
+    args.emplace_back(after->second);
+    where += " AND (created_at, id) < (?" + std::to_string(args.size() - 1) + ", ?" +
+             std::to_string(args.size()) + ")";
+  }
+  args.emplace_back(static_cast<int64_t>(limit) + 1);
+  where += " ORDER BY created_at DESC, id DESC LIMIT ?" + std::to_string(args.size());
+
+  auto db = impl_->AcquireReader();
+  AGENTD_ASSIGN_OR_RETURN(Statement stmt, db->Prepare(SelectRunSql(where)));
+  for (size_t i = 0; i < args.size(); ++i) {
+    int index = static_cast<int>(i) + 1;
+    if (const auto* n = std::get_if<int64_t>(&args[i])) {
+      stmt.BindInt(index, *n);
+    } else {
+      stmt.BindText(index, std::get<std::string>(args[i]));
+    }
+  }
+  RunPage page;
+  while (true) {
+    AGENTD_ASSIGN_OR_RETURN(bool row, stmt.Step());
+    if (!row) break;
+    if (static_cast<int>(page.runs.size()) == limit) {
+      page.next_cursor = EncodeCursor(page.runs.back());
+      break;
+    }
+    AGENTD_ASSIGN_OR_RETURN(Run run, ReadRunRow(stmt));
+    page.runs.push_back(std::move(run));
+  }
+  return page;
+}
+
+core::Result<std::vector<runs::Run>> SqliteRunStore::ListRunsInPhases(
+    const std::vector<runs::Phase>& phases) {
+  std::vector<Run> out;
+  if (phases.empty()) return out;
+  std::string where = "WHERE phase IN (";
+  for (size_t i = 0; i < phases.size(); ++i) {
+    where += (i > 0 ? ", ?" : "?") + std::to_string(i + 1);
+  }
+  where += ") ORDER BY created_at, id";
+  auto db = impl_->AcquireReader();
+  AGENTD_ASSIGN_OR_RETURN(Statement stmt, db->Prepare(SelectRunSql(where)));
+  for (size_t i = 0; i < phases.size(); ++i) {
+    stmt.BindText(static_cast<int>(i) + 1, runs::PhaseName(phases[i]));
+  }
+  while (true) {
+    AGENTD_ASSIGN_OR_RETURN(bool row, stmt.Step());
+    if (!row) break;
+    AGENTD_ASSIGN_OR_RETURN(Run run, ReadRunRow(stmt));
+    out.push_back(std::move(run));
+  }
+  return out;
+}
+
+core::Result<std::vector<runs::Event>> SqliteRunStore::ListEvents(std::string_view run_id,
+                                                                  int64_t after_seq, int limit) {
+  if (limit < 1) {
+    return core::InvalidArgument("limit must be at least 1, not " + std::to_string(limit));
+  }
+  auto db = impl_->AcquireReader();
+  std::vector<Event> events;
+  {
+    AGENTD_ASSIGN_OR_RETURN(
+        Statement stmt, db->Prepare("SELECT seq, type, data, time FROM events WHERE run_id = ?1 "
+                                    "AND seq > ?2 ORDER BY seq LIMIT ?3"));
+    stmt.BindText(1, run_id);
+    stmt.BindInt(2, after_seq);
+    stmt.BindInt(3, limit);
+    while (true) {
+      AGENTD_ASSIGN_OR_RETURN(bool row, stmt.Step());
+      if (!row) break;
+      Event event;
+      event.run_id = std::string(run_id);
+      event.seq = stmt.Int(0);
+      event.type = stmt.Text(1);
+      AGENTD_ASSIGN_OR_RETURN(
+          event.data,
+          ParseColumnJson(stmt.Text(2), "column data of event " + std::to_string(event.seq) +
+                                            " of run " + std::string(run_id)));
+      event.time = core::FromUnixMillis(stmt.Int(3));
+      events.push_back(std::move(event));
+    }
+  }
+  if (events.empty()) {
+    // Tell an unknown run from a run with nothing new.
+    AGENTD_ASSIGN_OR_RETURN(Statement exists, db->Prepare("SELECT 1 FROM runs WHERE id = ?1"));
+    exists.BindText(1, run_id);
+    AGENTD_ASSIGN_OR_RETURN(bool found, exists.Step());
+    if (!found) return RunNotFound(run_id);
+  }
+  return events;
+}
+
+SqliteWriterStats SqliteRunStore::WriterStats() const { return impl_->Stats(); }
+
+}  // namespace agentd::store
