@@ -21,6 +21,9 @@ struct Snapshot {
   std::map<std::string, resources::Model, std::less<>> models;
   std::map<std::string, resources::Instruction, std::less<>> instructions;
   std::map<std::string, resources::Agent, std::less<>> agents;
+  // Where each object was read from, keyed "Kind/name": "examples/agents.yaml:12". May be
+  // empty for objects that did not come from a file.
+  std::map<std::string, std::string, std::less<>> locations;
 
   const resources::Agent* FindAgent(std::string_view name) const {
     auto it = agents.find(name);
@@ -29,6 +32,19 @@ struct Snapshot {
   const resources::Model* FindModel(std::string_view name) const {
     auto it = models.find(name);
     return it == models.end() ? nullptr : &it->second;
+  }
+  const resources::Instruction* FindInstruction(std::string_view name) const {
+    auto it = instructions.find(name);
+    return it == instructions.end() ? nullptr : &it->second;
+  }
+  // "examples/agents.yaml:12", or "" when unknown.
+  std::string LocationOf(std::string_view kind, std::string_view name) const {
+    auto it = locations.find(std::string(kind) + "/" + std::string(name));
+    return it == locations.end() ? std::string() : it->second;
+  }
+  // True when both hold the same objects (generation, origin and locations aside).
+  bool SameObjectsAs(const Snapshot& other) const {
+    return models == other.models && instructions == other.instructions && agents == other.agents;
   }
 };
 

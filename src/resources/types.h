@@ -9,6 +9,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/money.h"
@@ -16,6 +17,14 @@
 namespace agentd::resources {
 
 inline constexpr char kApiVersion[] = "agentd.dev/v1alpha1";
+
+// Model providers (ModelSpec::provider).
+inline constexpr char kProviderOpenAi[] = "openai";
+inline constexpr char kProviderAnthropic[] = "anthropic";
+inline constexpr char kProviderOpenAiCompatible[] = "openai-compatible";
+
+// The tools an `llm` agent may be allowed (AgentSpec::tools).
+inline constexpr std::string_view kToolNames[] = {"read_file", "write_file", "list_files", "shell"};
 
 struct ObjectMeta {
   std::string name;
@@ -25,6 +34,8 @@ struct ObjectMeta {
   std::string uid;
   int64_t generation = 0;
   std::string resource_version;
+
+  friend bool operator==(const ObjectMeta&, const ObjectMeta&) = default;
 };
 
 // Where a secret value comes from: an environment variable of the process that needs it, or a
@@ -32,11 +43,15 @@ struct ObjectMeta {
 struct SecretKeyRef {
   std::string name;
   std::string key;
+
+  friend bool operator==(const SecretKeyRef&, const SecretKeyRef&) = default;
 };
 struct SecretSource {
-  std::string env;                       // e.g. OPENAI_API_KEY
+  std::string env;  // e.g. OPENAI_API_KEY
   std::optional<SecretKeyRef> secret_ref;
   bool empty() const { return env.empty() && !secret_ref; }
+
+  friend bool operator==(const SecretSource&, const SecretSource&) = default;
 };
 
 // --- Model ------------------------------------------------------------------------------------
@@ -45,11 +60,15 @@ struct Pricing {
   core::MicroUsd input_per_million = 0;
   core::MicroUsd cached_input_per_million = 0;  // defaults to input_per_million when unset
   core::MicroUsd output_per_million = 0;
+
+  friend bool operator==(const Pricing&, const Pricing&) = default;
 };
 
 struct LocalWeights {
   std::string url;
   std::string sha256;  // 64 lowercase hex digits
+
+  friend bool operator==(const LocalWeights&, const LocalWeights&) = default;
 };
 
 struct ModelSpec {
@@ -63,11 +82,15 @@ struct ModelSpec {
   std::chrono::seconds request_timeout{120};
   int max_retries = 4;  // for 429 and 5xx
   std::optional<LocalWeights> weights;
+
+  friend bool operator==(const ModelSpec&, const ModelSpec&) = default;
 };
 
 struct Model {
   ObjectMeta metadata;
   ModelSpec spec;
+
+  friend bool operator==(const Model&, const Model&) = default;
 };
 
 // --- Instruction ------------------------------------------------------------------------------
@@ -76,14 +99,18 @@ enum class InstructionScope { kGlobal, kLocal };
 
 struct InstructionSpec {
   InstructionScope scope = InstructionScope::kGlobal;
-  int priority = 100;               // global: lower comes first
-  std::vector<std::string> roles;   // local: the agent roles it applies to
-  std::string text;                 // markdown
+  int priority = 100;              // global: lower comes first
+  std::vector<std::string> roles;  // local: the agent roles it applies to
+  std::string text;                // markdown
+
+  friend bool operator==(const InstructionSpec&, const InstructionSpec&) = default;
 };
 
 struct Instruction {
   ObjectMeta metadata;
   InstructionSpec spec;
+
+  friend bool operator==(const Instruction&, const Instruction&) = default;
 };
 
 // --- Agent ------------------------------------------------------------------------------------
@@ -92,23 +119,29 @@ enum class AgentRuntime { kLlm, kCommand };
 
 struct AgentLimits {
   int max_turns = 20;
-  int64_t max_tokens = 0;            // total over the run; 0 = no limit
+  int64_t max_tokens = 0;              // total over the run; 0 = no limit
   core::MicroUsd max_cost_micros = 0;  // per run; 0 = no limit of the agent's own
   std::chrono::seconds timeout{900};
   int max_concurrent = 0;  // runs of this agent at once; 0 = only the global limit
   std::chrono::seconds shell_timeout{120};
   int64_t max_tool_output_bytes = 64 * 1024;
+
+  friend bool operator==(const AgentLimits&, const AgentLimits&) = default;
 };
 
 struct AgentWorkspace {
   std::string repo;    // git URL to clone into the workspace (optional)
   std::string branch;  // optional
+
+  friend bool operator==(const AgentWorkspace&, const AgentWorkspace&) = default;
 };
 
 struct AgentResources {
   std::string cpu;     // Kubernetes quantities, e.g. "500m"
   std::string memory;  // e.g. "1Gi"
   int gpu = 0;
+
+  friend bool operator==(const AgentResources&, const AgentResources&) = default;
 };
 
 struct AgentSpec {
@@ -125,11 +158,15 @@ struct AgentSpec {
   int tier = 0;  // 1-4; 0 = unset
   std::map<std::string, std::string> env;
   std::string image;
+
+  friend bool operator==(const AgentSpec&, const AgentSpec&) = default;
 };
 
 struct Agent {
   ObjectMeta metadata;
   AgentSpec spec;
+
+  friend bool operator==(const Agent&, const Agent&) = default;
 };
 
 }  // namespace agentd::resources

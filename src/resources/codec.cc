@@ -1,0 +1,600 @@
+#include "resources/codec.h"
+
+#include <algorithm>
+#include <cctype>
+#include <limits>
+#include <set>
+#include <utility>
+
+#include "resources/decoder.h"
+#include "resources/validation.h"
+#include "resources/yaml_json.h"
+
+namespace agentd::resources {
+
+using core::Json;
+using core::Result;
+using core::Status;
+
+namespace {
+
+constexpr size_t kMaxShortString = 253;
+constexpr size_t kMaxUrlBytes = 2048;
+constexpr int64_t kMaxInt = std::numeric_limits<int64_t>::max();
+
+std::string Quote(std::string_view text) { return "\"" + std::string(text.substr(0, 80)) + "\""; }
+
+Status CheckDnsLabel(const Field& field, const std::string& value) {
+  if (IsDnsLabel(value)) return core::Ok();
+  return field.Fail(
+      "must be a DNS-1123 label (at most 63 lowercase letters, digits and '-', starting and "
+      "ending with a letter or digit), got " +
+      Quote(value));
+}
+
+// A list of DNS-1123 names without repeats (roles, instruction names).
+Result<std::vector<std::string>> NameList(const Field& field, size_t max_items) {
+  AGENTD_ASSIGN_OR_RETURN(auto names, field.StringList(max_items, kMaxShortString));
+  std::set<std::string_view> seen;
+  for (size_t i = 0; i < names.size(); ++i) {
+    AGENTD_RETURN_IF_ERROR(CheckDnsLabel(field.Item(i), names[i]));
+    if (!seen.insert(names[i]).second) return field.Fail("lists " + Quote(names[i]) + " twice");
+  }
+  return names;
+}
+
+// --- metadata -------------------------------------------------------------------------------
+
+Result<ObjectMeta> DecodeMeta(const Field& field, DocContext& ctx, std::string_view kind) {
+  // From creationTimestamp on: what the Kubernetes API server fills in; accepted and ignored.
+  AGENTD_RETURN_IF_ERROR(field.RequireObject(
+      {"name", "namespace", "labels", "annotations", "uid", "generation", "resourceVersion",
+       "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "finalizers",
+       "ownerReferences", "managedFields", "generateName", "selfLink"}));
+  ObjectMeta meta;
+  AGENTD_ASSIGN_OR_RETURN(meta.name, field["name"].RequiredString(kMaxShortString));
+  AGENTD_RETURN_IF_ERROR(CheckDnsLabel(field["name"], meta.name));
+  ctx.SetObject(kind, meta.name);
+
+  AGENTD_ASSIGN_OR_RETURN(auto ns, field["namespace"].OptionalString(kMaxShortString));
+  if (ns && !ns->empty()) {
+    AGENTD_RETURN_IF_ERROR(CheckDnsLabel(field["namespace"], *ns));
+    meta.namespace_ = *ns;
+  }
+
+  AGENTD_ASSIGN_OR_RETURN(meta.labels, field["labels"].StringMap(64, kMaxNameLength));
+  for (const auto& [key, value] : meta.labels) {
+    if (!IsQualifiedName(key)) {
+      return field["labels"].Fail("has an invalid key " + Quote(key) +
+                                  " (want [prefix/]name, the name at most 63 characters of "
+                                  "letters, digits, '-', '_' and '.')");
+    }
+    if (!IsLabelValue(value)) {
+      return field["labels"][key].Fail(
+          "must be at most 63 letters, digits, '-', '_' and '.', starting and ending with a "
+          "letter or digit, got " +
+          Quote(value));
+    }
+  }
+
+  constexpr size_t kMaxAnnotationBytes = 256 * 1024;
+  AGENTD_ASSIGN_OR_RETURN(meta.annotations,
+                          field["annotations"].StringMap(256, kMaxAnnotationBytes));
+  size_t total = 0;
+  for (const auto& [key, value] : meta.annotations) {
+    if (!IsQualifiedName(key)) {
+      return field["annotations"].Fail("has an invalid key " + Quote(key));
+    }
+    total += key.size() + value.size();
+  }
+  if (total > kMaxAnnotationBytes) {
+    return field["annotations"].Fail("are " + std::to_string(total) +
+                                     " bytes in total, over the limit of " +
+                                     std::to_string(kMaxAnnotationBytes));
+  }
+
+  AGENTD_ASSIGN_OR_RETURN(auto uid, field["uid"].OptionalString(128));
+  meta.uid = uid.value_or("");
+  AGENTD_ASSIGN_OR_RETURN(meta.generation, field["generation"].Int(0, kMaxInt, 0));
+  AGENTD_ASSIGN_OR_RETURN(auto resource_version, field["resourceVersion"].OptionalString(128));
+  meta.resource_version = resource_version.value_or("");
+  return meta;
+}
+
+Json MetaToJson(const ObjectMeta& meta) {
+  Json out = {{"name", meta.name}};
+  if (!meta.namespace_.empty()) out["namespace"] = meta.namespace_;
+  if (!meta.labels.empty()) out["labels"] = meta.labels;
+  if (!meta.annotations.empty()) out["annotations"] = meta.annotations;
+  if (!meta.uid.empty()) out["uid"] = meta.uid;
+  if (meta.generation != 0) out["generation"] = meta.generation;
+  if (!meta.resource_version.empty()) out["resourceVersion"] = meta.resource_version;
+  return out;
+}
+
+Json Envelope(std::string_view kind, const ObjectMeta& meta, Json spec) {
+  return {{"apiVersion", kApiVersion},
+          {"kind", kind},
+          {"metadata", MetaToJson(meta)},
+          {"spec", std::move(spec)}};
+}
+
+// --- Model ----------------------------------------------------------------------------------
+
+Result<SecretSource> DecodeSecretSource(const Field& field) {
+  AGENTD_RETURN_IF_ERROR(field.ExpectObject({"env", "secretRef"}));
+  SecretSource out;
+  if (!field.present()) return out;
+  AGENTD_ASSIGN_OR_RETURN(auto env, field["env"].OptionalString(256));
+  Field ref = field["secretRef"];
+  if (env.has_value() == ref.present()) {
+    return field.Fail("must set exactly one of env (an environment variable) or secretRef");
+  }
+  if (env) {
+    if (!IsEnvVarName(*env)) {
+      return field["env"].Fail(
+          "must be an environment variable name ([A-Za-z_][A-Za-z0-9_]*), "
+          "got " +
+          Quote(*env));
+    }
+    out.env = *env;
+    return out;
+  }
+  AGENTD_RETURN_IF_ERROR(ref.ExpectObject({"name", "key"}));
+  SecretKeyRef secret;
+  AGENTD_ASSIGN_OR_RETURN(secret.name, ref["name"].RequiredString(kMaxShortString));
+  if (!IsDnsSubdomain(secret.name)) {
+    return ref["name"].Fail("must be a Kubernetes Secret name (DNS-1123 subdomain), got " +
+                            Quote(secret.name));
+  }
+  AGENTD_ASSIGN_OR_RETURN(secret.key, ref["key"].RequiredString(kMaxShortString));
+  if (!IsSecretKey(secret.key)) {
+    return ref["key"].Fail("must be letters, digits, '-', '_' and '.', got " + Quote(secret.key));
+  }
+  out.secret_ref = std::move(secret);
+  return out;
+}
+
+Json SecretSourceToJson(const SecretSource& source) {
+  if (source.secret_ref) {
+    return {{"secretRef", {{"name", source.secret_ref->name}, {"key", source.secret_ref->key}}}};
+  }
+  return {{"env", source.env}};
+}
+
+std::string DefaultBaseUrl(std::string_view provider) {
+  if (provider == kProviderOpenAi) return "https://api.openai.com/v1";
+  if (provider == kProviderAnthropic) return "https://api.anthropic.com/v1";
+  return "";
+}
+
+Result<ModelSpec> DecodeModelSpec(const Field& spec) {
+  AGENTD_RETURN_IF_ERROR(
+      spec.RequireObject({"provider", "baseUrl", "model", "apiKey", "pricing", "contextWindow",
+                          "maxOutputTokens", "requestTimeoutSeconds", "maxRetries", "weights"}));
+  const ModelSpec defaults;
+  ModelSpec out;
+  AGENTD_ASSIGN_OR_RETURN(out.provider, spec["provider"].RequiredString(64));
+  if (out.provider != kProviderOpenAi && out.provider != kProviderAnthropic &&
+      out.provider != kProviderOpenAiCompatible) {
+    return spec["provider"].Fail("must be one of openai, anthropic, openai-compatible, got " +
+                                 Quote(out.provider));
+  }
+
+  AGENTD_ASSIGN_OR_RETURN(auto base_url, spec["baseUrl"].OptionalString(kMaxUrlBytes));
+  if (base_url && !base_url->empty()) {
+    if (!IsHttpUrl(*base_url)) {
+      return spec["baseUrl"].Fail("must be an http:// or https:// URL, got " + Quote(*base_url));
+    }
+    // Clients append paths such as "/chat/completions".
+    while (base_url->ends_with('/')) base_url->pop_back();
+    out.base_url = *base_url;
+  } else {
+    out.base_url = DefaultBaseUrl(out.provider);
+    if (out.base_url.empty()) {
+      return spec["baseUrl"].Fail("is required for provider " + out.provider);
+    }
+  }
+
+  AGENTD_ASSIGN_OR_RETURN(out.model, spec["model"].RequiredString(256));
+  if (!IsSafeToken(out.model)) {
+    return spec["model"].Fail("must not contain whitespace or start with '-', got " +
+                              Quote(out.model));
+  }
+
+  AGENTD_ASSIGN_OR_RETURN(out.api_key, DecodeSecretSource(spec["apiKey"]));
+  if (out.api_key.empty() && out.provider != kProviderOpenAiCompatible) {
+    return spec["apiKey"].Fail("is required for provider " + out.provider +
+                               " (e.g. {env: OPENAI_API_KEY})");
+  }
+
+  Field pricing = spec["pricing"];
+  AGENTD_RETURN_IF_ERROR(pricing.ExpectObject(
+      {"inputPerMillionUsd", "outputPerMillionUsd", "cachedInputPerMillionUsd"}));
+  AGENTD_ASSIGN_OR_RETURN(auto input, pricing["inputPerMillionUsd"].OptionalUsd());
+  AGENTD_ASSIGN_OR_RETURN(auto output, pricing["outputPerMillionUsd"].OptionalUsd());
+  AGENTD_ASSIGN_OR_RETURN(auto cached, pricing["cachedInputPerMillionUsd"].OptionalUsd());
+  out.pricing.input_per_million = input.value_or(0);
+  out.pricing.output_per_million = output.value_or(0);
+  out.pricing.cached_input_per_million = cached.value_or(out.pricing.input_per_million);
+
+  AGENTD_ASSIGN_OR_RETURN(out.context_window,
+                          spec["contextWindow"].Int(0, 100'000'000, defaults.context_window));
+  AGENTD_ASSIGN_OR_RETURN(out.max_output_tokens,
+                          spec["maxOutputTokens"].Int(1, 10'000'000, defaults.max_output_tokens));
+  if (out.context_window > 0 && out.max_output_tokens > out.context_window) {
+    return spec["maxOutputTokens"].Fail("(" + std::to_string(out.max_output_tokens) +
+                                        ") must not exceed contextWindow (" +
+                                        std::to_string(out.context_window) + ")");
+  }
+  AGENTD_ASSIGN_OR_RETURN(int64_t timeout, spec["requestTimeoutSeconds"].Int(
+                                               1, 3600, defaults.request_timeout.count()));
+  out.request_timeout = std::chrono::seconds(timeout);
+  AGENTD_ASSIGN_OR_RETURN(int64_t retries, spec["maxRetries"].Int(0, 20, defaults.max_retries));
+  out.max_retries = static_cast<int>(retries);
+
+  Field weights = spec["weights"];
+  AGENTD_RETURN_IF_ERROR(weights.ExpectObject({"url", "sha256"}));
+  if (weights.present()) {
+    LocalWeights w;
+    AGENTD_ASSIGN_OR_RETURN(w.url, weights["url"].RequiredString(kMaxUrlBytes));
+    if (!IsHttpUrl(w.url)) {
+      return weights["url"].Fail("must be an http:// or https:// URL, got " + Quote(w.url));
+    }
+    AGENTD_ASSIGN_OR_RETURN(w.sha256, weights["sha256"].RequiredString(64 + 1));
+    if (!IsSha256Hex(w.sha256)) {
+      return weights["sha256"].Fail("must be 64 hexadecimal digits, got " + Quote(w.sha256));
+    }
+    std::transform(w.sha256.begin(), w.sha256.end(), w.sha256.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    out.weights = std::move(w);
+  }
+  return out;
+}
+
+Json ModelSpecToJson(const ModelSpec& spec) {
+  Json out = {
+      {"provider", spec.provider},
+      {"baseUrl", spec.base_url},
+      {"model", spec.model},
+      {"pricing",
+       {{"inputPerMillionUsd", core::FormatUsd(spec.pricing.input_per_million)},
+        {"outputPerMillionUsd", core::FormatUsd(spec.pricing.output_per_million)},
+        {"cachedInputPerMillionUsd", core::FormatUsd(spec.pricing.cached_input_per_million)}}},
+      {"contextWindow", spec.context_window},
+      {"maxOutputTokens", spec.max_output_tokens},
+      {"requestTimeoutSeconds", spec.request_timeout.count()},
+      {"maxRetries", spec.max_retries},
+  };
+  if (!spec.api_key.empty()) out["apiKey"] = SecretSourceToJson(spec.api_key);
+  if (spec.weights) out["weights"] = {{"url", spec.weights->url}, {"sha256", spec.weights->sha256}};
+  return out;
+}
+
+// --- Instruction ----------------------------------------------------------------------------
+
+Result<InstructionSpec> DecodeInstructionSpec(const Field& spec) {
+  AGENTD_RETURN_IF_ERROR(spec.RequireObject({"scope", "priority", "roles", "text"}));
+  InstructionSpec out;
+  AGENTD_ASSIGN_OR_RETURN(std::string scope, spec["scope"].RequiredString(64));
+  AGENTD_ASSIGN_OR_RETURN(auto priority, spec["priority"].OptionalInt(0, 10'000));
+  AGENTD_ASSIGN_OR_RETURN(out.roles, NameList(spec["roles"], 64));
+  if (scope == "global") {
+    out.scope = InstructionScope::kGlobal;
+    if (!priority) {
+      return spec["priority"].Fail("is required for scope global (lower comes first)");
+    }
+    out.priority = static_cast<int>(*priority);
+    if (spec["roles"].present()) {
+      return spec["roles"].Fail(
+          "applies only to scope local; a global instruction applies to "
+          "every agent");
+    }
+  } else if (scope == "local") {
+    out.scope = InstructionScope::kLocal;
+    if (out.roles.empty()) {
+      return spec["roles"].Fail("must list at least one agent role for scope local");
+    }
+    if (priority) {
+      return spec["priority"].Fail(
+          "applies only to scope global; local instructions are "
+          "ordered by name");
+    }
+  } else {
+    return spec["scope"].Fail("must be global or local, got " + Quote(scope));
+  }
+  AGENTD_ASSIGN_OR_RETURN(out.text, spec["text"].RequiredString(kMaxTextBytes));
+  return out;
+}
+
+Json InstructionSpecToJson(const InstructionSpec& spec) {
+  Json out;
+  if (spec.scope == InstructionScope::kGlobal) {
+    out = {{"scope", "global"}, {"priority", spec.priority}};
+  } else {
+    out = {{"scope", "local"}, {"roles", spec.roles}};
+  }
+  out["text"] = spec.text;
+  return out;
+}
+
+// --- Agent ----------------------------------------------------------------------------------
+
+Result<AgentLimits> DecodeLimits(const Field& limits) {
+  AGENTD_RETURN_IF_ERROR(
+      limits.ExpectObject({"maxTurns", "timeoutSeconds", "maxTokens", "maxCostUsd", "maxConcurrent",
+                           "shellTimeoutSeconds", "maxToolOutputBytes"}));
+  const AgentLimits defaults;
+  AgentLimits out;
+  AGENTD_ASSIGN_OR_RETURN(int64_t turns, limits["maxTurns"].Int(1, 1000, defaults.max_turns));
+  out.max_turns = static_cast<int>(turns);
+  AGENTD_ASSIGN_OR_RETURN(int64_t timeout,
+                          limits["timeoutSeconds"].Int(1, 7 * 86400, defaults.timeout.count()));
+  out.timeout = std::chrono::seconds(timeout);
+  AGENTD_ASSIGN_OR_RETURN(out.max_tokens,
+                          limits["maxTokens"].Int(0, 1'000'000'000'000, defaults.max_tokens));
+  AGENTD_ASSIGN_OR_RETURN(auto cost, limits["maxCostUsd"].OptionalUsd());
+  out.max_cost_micros = cost.value_or(defaults.max_cost_micros);
+  AGENTD_ASSIGN_OR_RETURN(int64_t concurrent,
+                          limits["maxConcurrent"].Int(0, 10'000, defaults.max_concurrent));
+  out.max_concurrent = static_cast<int>(concurrent);
+  AGENTD_ASSIGN_OR_RETURN(int64_t shell_timeout, limits["shellTimeoutSeconds"].Int(
+                                                     1, 86400, defaults.shell_timeout.count()));
+  out.shell_timeout = std::chrono::seconds(shell_timeout);
+  AGENTD_ASSIGN_OR_RETURN(
+      out.max_tool_output_bytes,
+      limits["maxToolOutputBytes"].Int(1024, 16 << 20, defaults.max_tool_output_bytes));
+  return out;
+}
+
+Result<AgentSpec> DecodeAgentSpec(const Field& spec, const ObjectMeta& meta) {
+  AGENTD_RETURN_IF_ERROR(
+      spec.RequireObject({"role", "model", "instructions", "systemPrompt", "runtime", "command",
+                          "tools", "workspace", "limits", "resources", "tier", "env", "image"}));
+  AgentSpec out;
+  AGENTD_ASSIGN_OR_RETURN(auto role, spec["role"].OptionalString(kMaxShortString));
+  out.role = role && !role->empty() ? *role : meta.name;
+  AGENTD_RETURN_IF_ERROR(CheckDnsLabel(spec["role"], out.role));
+
+  AGENTD_ASSIGN_OR_RETURN(auto runtime, spec["runtime"].OptionalString(64));
+  if (!runtime || *runtime == "llm") {
+    out.runtime = AgentRuntime::kLlm;
+  } else if (*runtime == "command") {
+    out.runtime = AgentRuntime::kCommand;
+  } else {
+    return spec["runtime"].Fail("must be llm or command, got " + Quote(*runtime));
+  }
+
+  AGENTD_ASSIGN_OR_RETURN(auto model, spec["model"].OptionalString(kMaxShortString));
+  out.model = model.value_or("");
+  if (!out.model.empty()) {
+    AGENTD_RETURN_IF_ERROR(CheckDnsLabel(spec["model"], out.model));
+  } else if (out.runtime == AgentRuntime::kLlm) {
+    return spec["model"].Fail("is required for runtime llm (the name of a Model)");
+  }
+
+  AGENTD_ASSIGN_OR_RETURN(out.instructions, NameList(spec["instructions"], 64));
+  AGENTD_ASSIGN_OR_RETURN(auto prompt, spec["systemPrompt"].OptionalString(kMaxTextBytes));
+  out.system_prompt = prompt.value_or("");
+
+  AGENTD_ASSIGN_OR_RETURN(out.command, spec["command"].StringList(64, 4096));
+  if (out.runtime == AgentRuntime::kCommand && out.command.empty()) {
+    return spec["command"].Fail("is required for runtime command (e.g. [claude, -p])");
+  }
+  if (out.runtime == AgentRuntime::kLlm && spec["command"].present()) {
+    return spec["command"].Fail("applies only to runtime command");
+  }
+
+  AGENTD_ASSIGN_OR_RETURN(out.tools, spec["tools"].StringList(16, 64));
+  std::set<std::string_view> seen_tools;
+  for (size_t i = 0; i < out.tools.size(); ++i) {
+    const std::string& tool = out.tools[i];
+    if (std::find(std::begin(kToolNames), std::end(kToolNames), tool) == std::end(kToolNames)) {
+      return spec["tools"].Item(i).Fail(
+          "must be one of read_file, write_file, list_files, shell, got " + Quote(tool));
+    }
+    if (!seen_tools.insert(tool).second)
+      return spec["tools"].Fail("lists " + Quote(tool) + " twice");
+  }
+
+  Field workspace = spec["workspace"];
+  AGENTD_RETURN_IF_ERROR(workspace.ExpectObject({"repo", "branch"}));
+  AGENTD_ASSIGN_OR_RETURN(auto repo, workspace["repo"].OptionalString(kMaxUrlBytes));
+  out.workspace.repo = repo.value_or("");
+  if (!out.workspace.repo.empty() && !IsSafeToken(out.workspace.repo)) {
+    return workspace["repo"].Fail(
+        "must be a git URL without whitespace, not starting with '-', "
+        "got " +
+        Quote(out.workspace.repo));
+  }
+  AGENTD_ASSIGN_OR_RETURN(auto branch, workspace["branch"].OptionalString(255));
+  out.workspace.branch = branch.value_or("");
+  if (!out.workspace.branch.empty()) {
+    if (!IsGitRefName(out.workspace.branch)) {
+      return workspace["branch"].Fail("must be a git branch name, got " +
+                                      Quote(out.workspace.branch));
+    }
+    if (out.workspace.repo.empty()) return workspace["branch"].Fail("needs workspace.repo");
+  }
+
+  AGENTD_ASSIGN_OR_RETURN(out.limits, DecodeLimits(spec["limits"]));
+
+  Field resources = spec["resources"];
+  AGENTD_RETURN_IF_ERROR(resources.ExpectObject({"cpu", "memory", "gpu"}));
+  AGENTD_ASSIGN_OR_RETURN(auto cpu, resources["cpu"].OptionalString(32));
+  out.resources.cpu = cpu.value_or("");
+  if (!out.resources.cpu.empty() && !IsCpuQuantity(out.resources.cpu)) {
+    return resources["cpu"].Fail("must be a CPU quantity such as \"2\", \"0.5\" or \"500m\", got " +
+                                 Quote(out.resources.cpu));
+  }
+  AGENTD_ASSIGN_OR_RETURN(auto memory, resources["memory"].OptionalString(32));
+  out.resources.memory = memory.value_or("");
+  if (!out.resources.memory.empty() && !IsMemoryQuantity(out.resources.memory)) {
+    return resources["memory"].Fail("must be a memory quantity such as \"512Mi\" or \"2Gi\", got " +
+                                    Quote(out.resources.memory));
+  }
+  AGENTD_ASSIGN_OR_RETURN(int64_t gpu, resources["gpu"].Int(0, 64, 0));
+  out.resources.gpu = static_cast<int>(gpu);
+
+  AGENTD_ASSIGN_OR_RETURN(int64_t tier, spec["tier"].Int(0, 4, 0));
+  out.tier = static_cast<int>(tier);
+
+  AGENTD_ASSIGN_OR_RETURN(out.env, spec["env"].StringMap(256, 32 * 1024));
+  for (const auto& [key, value] : out.env) {
+    if (!IsEnvVarName(key)) {
+      return spec["env"].Fail("has an invalid variable name " + Quote(key) +
+                              " (want [A-Za-z_][A-Za-z0-9_]*)");
+    }
+  }
+
+  AGENTD_ASSIGN_OR_RETURN(auto image, spec["image"].OptionalString(512));
+  out.image = image.value_or("");
+  if (!out.image.empty() && !IsSafeToken(out.image)) {
+    return spec["image"].Fail("must be a container image reference without whitespace, got " +
+                              Quote(out.image));
+  }
+  return out;
+}
+
+Json AgentSpecToJson(const AgentSpec& spec) {
+  const AgentLimits& limits = spec.limits;
+  Json out = {
+      {"role", spec.role},
+      {"instructions", spec.instructions},
+      {"systemPrompt", spec.system_prompt},
+      {"runtime", spec.runtime == AgentRuntime::kLlm ? "llm" : "command"},
+      {"tools", spec.tools},
+      {"workspace", {{"repo", spec.workspace.repo}, {"branch", spec.workspace.branch}}},
+      {"limits",
+       {{"maxTurns", limits.max_turns},
+        {"timeoutSeconds", limits.timeout.count()},
+        {"maxTokens", limits.max_tokens},
+        {"maxCostUsd", core::FormatUsd(limits.max_cost_micros)},
+        {"maxConcurrent", limits.max_concurrent},
+        {"shellTimeoutSeconds", limits.shell_timeout.count()},
+        {"maxToolOutputBytes", limits.max_tool_output_bytes}}},
+      {"resources",
+       {{"cpu", spec.resources.cpu},
+        {"memory", spec.resources.memory},
+        {"gpu", spec.resources.gpu}}},
+      {"tier", spec.tier},
+      {"env", Json::object()},
+      {"image", spec.image},
+  };
+  if (!spec.model.empty()) out["model"] = spec.model;
+  if (spec.runtime == AgentRuntime::kCommand) out["command"] = spec.command;
+  for (const auto& [key, value] : spec.env) out["env"][key] = value;
+  return out;
+}
+
+// --- documents ------------------------------------------------------------------------------
+
+Result<AnyObject> DecodeObject(const Json& doc, DocContext& ctx) {
+  Field root(ctx, &doc, "");
+  if (!doc.is_object()) {
+    return ctx.Fail("",
+                    "a document must be an object with apiVersion, kind, metadata and spec, "
+                    "got " +
+                        std::string(JsonTypeWord(doc)));
+  }
+  AGENTD_RETURN_IF_ERROR(root.ExpectObject({"apiVersion", "kind", "metadata", "spec", "status"}));
+  AGENTD_ASSIGN_OR_RETURN(std::string api_version, root["apiVersion"].RequiredString(128));
+  if (api_version != kApiVersion) {
+    return root["apiVersion"].Fail("must be \"" + std::string(kApiVersion) + "\", got " +
+                                   Quote(api_version));
+  }
+  AGENTD_ASSIGN_OR_RETURN(std::string kind, root["kind"].RequiredString(128));
+  if (kind != "Model" && kind != "Instruction" && kind != "Agent") {
+    return root["kind"].Fail("must be one of Model, Instruction, Agent, got " + Quote(kind));
+  }
+  ctx.SetObject(kind, "");
+  AGENTD_ASSIGN_OR_RETURN(ObjectMeta meta, DecodeMeta(root["metadata"], ctx, kind));
+  Field spec = root["spec"];
+  if (kind == "Model") {
+    AGENTD_ASSIGN_OR_RETURN(ModelSpec model_spec, DecodeModelSpec(spec));
+    return AnyObject(Model{std::move(meta), std::move(model_spec)});
+  }
+  if (kind == "Instruction") {
+    AGENTD_ASSIGN_OR_RETURN(InstructionSpec instruction_spec, DecodeInstructionSpec(spec));
+    return AnyObject(Instruction{std::move(meta), std::move(instruction_spec)});
+  }
+  AGENTD_ASSIGN_OR_RETURN(AgentSpec agent_spec, DecodeAgentSpec(spec, meta));
+  return AnyObject(Agent{std::move(meta), std::move(agent_spec)});
+}
+
+template <typename T>
+Result<T> TypedFromJson(const Json& doc, std::string_view where, std::string_view want) {
+  AGENTD_ASSIGN_OR_RETURN(AnyObject object, FromJson(doc, where));
+  if (auto* typed = std::get_if<T>(&object)) return std::move(*typed);
+  std::string prefix = where.empty() ? "" : std::string(where) + ": ";
+  return core::InvalidArgument(prefix + "kind must be " + std::string(want) + ", got " +
+                               Quote(KindOf(object)));
+}
+
+}  // namespace
+
+std::string_view KindOf(const AnyObject& object) {
+  struct Visitor {
+    std::string_view operator()(const Model&) const { return "Model"; }
+    std::string_view operator()(const Instruction&) const { return "Instruction"; }
+    std::string_view operator()(const Agent&) const { return "Agent"; }
+  };
+  return std::visit(Visitor{}, object);
+}
+
+const ObjectMeta& MetaOf(const AnyObject& object) {
+  return std::visit([](const auto& typed) -> const ObjectMeta& { return typed.metadata; }, object);
+}
+
+Result<std::vector<LocatedObject>> ParseLocatedObjects(std::string_view yaml_text,
+                                                       std::string_view file_name) {
+  AGENTD_ASSIGN_OR_RETURN(auto documents,
+                          ParseYamlDocuments(yaml_text, file_name, {.max_bytes = kMaxFileBytes}));
+  std::vector<LocatedObject> out;
+  out.reserve(documents.size());
+  for (const YamlDocument& doc : documents) {
+    DocContext ctx(std::string(file_name), doc.line, &doc.lines);
+    AGENTD_ASSIGN_OR_RETURN(AnyObject object, DecodeObject(doc.value, ctx));
+    out.push_back({std::move(object), ctx.Location()});
+  }
+  return out;
+}
+
+Result<std::vector<AnyObject>> ParseObjects(std::string_view yaml_text,
+                                            std::string_view file_name) {
+  AGENTD_ASSIGN_OR_RETURN(auto located, ParseLocatedObjects(yaml_text, file_name));
+  std::vector<AnyObject> out;
+  out.reserve(located.size());
+  for (LocatedObject& item : located) out.push_back(std::move(item.object));
+  return out;
+}
+
+Result<AnyObject> FromJson(const Json& doc, std::string_view where) {
+  DocContext ctx(std::string(where), 0, nullptr);
+  return DecodeObject(doc, ctx);
+}
+
+Result<Model> ModelFromJson(const Json& doc, std::string_view where) {
+  return TypedFromJson<Model>(doc, where, "Model");
+}
+Result<Instruction> InstructionFromJson(const Json& doc, std::string_view where) {
+  return TypedFromJson<Instruction>(doc, where, "Instruction");
+}
+Result<Agent> AgentFromJson(const Json& doc, std::string_view where) {
+  return TypedFromJson<Agent>(doc, where, "Agent");
+}
+
+Json ToJson(const Model& model) {
+  return Envelope("Model", model.metadata, ModelSpecToJson(model.spec));
+}
+Json ToJson(const Instruction& instruction) {
+  return Envelope("Instruction", instruction.metadata, InstructionSpecToJson(instruction.spec));
+}
+Json ToJson(const Agent& agent) {
+  return Envelope("Agent", agent.metadata, AgentSpecToJson(agent.spec));
+}
+Json ToJson(const AnyObject& object) {
+  return std::visit([](const auto& typed) { return ToJson(typed); }, object);
+}
+
+}  // namespace agentd::resources
