@@ -3,6 +3,7 @@
 // live here. Thread-safe: one transport may be used from many threads.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <functional>
 #include <optional>
@@ -22,16 +23,20 @@ struct Request {
   std::string body;
   std::chrono::milliseconds connect_timeout{10'000};
   // Whole-request limit; for streams, the longest silence allowed between two chunks is
-  // `idle_timeout` instead.
+  // `idle_timeout` instead (which also applies to Send; 0 = no idle limit).
   std::chrono::milliseconds timeout{60'000};
   std::chrono::milliseconds idle_timeout{60'000};
   size_t max_response_bytes = 32 << 20;
+  // Optional cancellation: when the flag becomes true the transfer is abandoned within about
+  // 50 ms and the call returns kAborted (lets a SIGTERM stop a silent stream). Not owned.
+  const std::atomic<bool>* cancel = nullptr;
 };
 
 struct Response {
   int status = 0;
   std::vector<std::pair<std::string, std::string>> headers;  // names lowercased
-  std::string body;  // empty for streamed responses
+  // Empty for streamed 2xx responses.
+  std::string body;
 
   std::optional<std::string> Header(std::string_view lowercase_name) const;
 };
@@ -44,8 +49,11 @@ class HttpTransport {
   virtual core::Result<Response> Send(const Request& request) = 0;
   // Like Send, but the body goes to `on_body` chunk by chunk as it arrives (status and headers
   // are known before the first call). Return false from on_body to abort (kAborted).
-  virtual core::Result<Response> SendStreaming(const Request& request,
-                                               const std::function<bool(std::string_view)>& on_body) = 0;
+  // Only 2xx bodies are streamed: for any other status the body (an error document) is
+  // collected into Response::body instead, cut at 64 KiB, and on_body is never called.
+  // There is no whole-request `timeout` for streams, only connect_timeout and idle_timeout.
+  virtual core::Result<Response> SendStreaming(
+      const Request& request, const std::function<bool(std::string_view)>& on_body) = 0;
 };
 
 }  // namespace agentd::httpclient
