@@ -24,16 +24,18 @@ std::string_view StopReasonName(StopReason reason);
 struct ExitInfo {
   // The runner's last "result" event if it sent one (data as in runner_protocol.h).
   std::optional<core::Json> result;
-  int exit_code = -1;    // -1 if unknown (not our child, or killed)
-  int term_signal = 0;   // signal that ended it, 0 if none
+  int exit_code = -1;                 // -1 if unknown (not our child, or killed)
+  int term_signal = 0;                // signal that ended it, 0 if none
   std::optional<StopReason> stopped;  // set when we stopped it
-  std::string detail;    // e.g. "OOMKilled", "process disappeared while agentd was down"
+  std::string detail;  // e.g. "OOMKilled", "process disappeared while agentd was down"
 };
 
 class ExecutionListener {
  public:
   virtual ~ExecutionListener() = default;
-  // Events the runner reported, in order, already validated (ParseRunnerEvent).
+  // Events the runner reported, in order, already validated (ParseRunnerEvent). Events the
+  // executor adds itself (the runner's stderr lines, lines it rejected) are "log" events with
+  // seq 0: they are not part of the runner's numbered stream and are never deduplicated.
   virtual void OnRunnerEvents(const std::string& run_id, int attempt,
                               std::vector<api::v1::RunnerEvent> events) = 0;
   virtual void OnExit(const std::string& run_id, int attempt, const ExitInfo& exit) = 0;

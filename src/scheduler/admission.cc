@@ -1,0 +1,54 @@
+#include "scheduler/admission.h"
+
+#include <openssl/evp.h>
+
+#include "api/v1/submit.h"
+
+namespace agentd::scheduler {
+
+core::Status ValidateSubmission(const catalog::Snapshot& snapshot, const SubmitRequest& request) {
+  const resources::Agent* agent = snapshot.FindAgent(request.agent);
+  if (agent == nullptr) {
+    return core::InvalidArgument("unknown agent \"" + request.agent.substr(0, 100) + "\"");
+  }
+  if (agent->spec.runtime != resources::AgentRuntime::kLlm) {
+    return core::FailedPrecondition("agent \"" + request.agent +
+                                    "\" has runtime command, which agentd cannot run yet");
+  }
+  if (snapshot.FindModel(agent->spec.model) == nullptr) {
+    return core::FailedPrecondition("agent \"" + request.agent + "\" uses model \"" +
+                                    agent->spec.model + "\", which is not in the catalog");
+  }
+  return core::Ok();
+}
+
+AdmissionDecision Admit(const runs::Run& /*run*/, const catalog::Snapshot& /*snapshot*/) {
+  return {runs::Phase::kQueued, "Admitted", "admitted to the queue"};
+}
+
+std::string RequestHash(const SubmitRequest& request) {
+  api::v1::SubmitBody body;
+  body.agent = request.agent;
+  body.input = request.input;
+  body.parameters = request.parameters;
+  body.priority = request.priority;
+  body.deadline = request.deadline;
+  body.labels = request.labels;
+  return api::v1::CanonicalRequestHash(body);
+}
+
+std::string Sha256Hex(std::string_view text) {
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int size = 0;
+  AGENTD_CHECK(EVP_Digest(text.data(), text.size(), digest, &size, EVP_sha256(), nullptr) == 1)
+      << "SHA-256 failed";
+  static constexpr char kDigits[] = "0123456789abcdef";
+  std::string out(size * 2, '0');
+  for (unsigned int i = 0; i < size; ++i) {
+    out[2 * i] = kDigits[digest[i] >> 4];
+    out[2 * i + 1] = kDigits[digest[i] & 0xf];
+  }
+  return out;
+}
+
+}  // namespace agentd::scheduler

@@ -1,0 +1,34 @@
+// Checking and admitting a submission: pure functions over the request and a catalog snapshot.
+#pragma once
+
+#include <string>
+
+#include "catalog/snapshot.h"
+#include "core/result.h"
+#include "runs/run.h"
+#include "scheduler/run_service.h"
+
+namespace agentd::scheduler {
+
+// Can this request run at all with this catalog? kInvalidArgument `unknown agent "x"`;
+// kFailedPrecondition when the agent's model is missing or its runtime cannot run yet.
+core::Status ValidateSubmission(const catalog::Snapshot& snapshot, const SubmitRequest& request);
+
+struct AdmissionDecision {
+  runs::Phase phase = runs::Phase::kQueued;  // Queued | AwaitingApproval | Rejected
+  std::string reason;                        // CamelCase, e.g. "Admitted"
+  std::string message;
+};
+
+// The admission step between validation and the store. Today every valid run is admitted to the
+// queue; budgets, quotas and approval policies (a later issue) make their decisions here.
+AdmissionDecision Admit(const runs::Run& run, const catalog::Snapshot& snapshot);
+
+// SHA-256 hex of the request's canonical JSON (api::v1::CanonicalRequestHash, the same form
+// the API uses), for idempotency checks.
+std::string RequestHash(const SubmitRequest& request);
+
+// SHA-256 hex of arbitrary text (runner tokens are stored only as this).
+std::string Sha256Hex(std::string_view text);
+
+}  // namespace agentd::scheduler

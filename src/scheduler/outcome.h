@@ -1,0 +1,38 @@
+// How an execution ended, as a phase: the pure decision the scheduler applies on exit.
+#pragma once
+
+#include <string>
+
+#include "exec/executor.h"
+#include "runs/run.h"
+
+namespace agentd::scheduler {
+
+struct Outcome {
+  runs::Phase phase = runs::Phase::kFailed;
+  std::string reason;   // CamelCase, e.g. "Completed", "DeadlineExceeded", "ProcessLost"
+  std::string message;  // for people
+  std::string result;   // the agent's answer (Succeeded only)
+  std::string error;    // why it did not succeed (empty when it did)
+};
+
+// In order of precedence:
+//  1. a result event with status "succeeded"           -> Succeeded (Completed): the work is
+//     done even if a stop request raced with the end;
+//  2. stopped by us: kCancelled -> Cancelled (Cancelled); kDeadlineExceeded -> TimedOut
+//     (DeadlineExceeded); kShutdown -> Failed (Shutdown);
+//  3. a result event with status "failed"              -> Failed with the runner's reason when it
+//     is a CamelCase word (else AgentFailed) and its error text;
+//     any other status                                 -> Failed (InvalidResult);
+//  4. no result, killed by a signal                    -> Failed (RunnerKilled),
+//     "runner killed by signal N (SIGNAME)";
+//  5. no result, an exit code                          -> Failed (RunnerExited);
+//  6. no result, nothing known (adoption found it gone) -> Failed (ProcessLost) with the
+//     executor's detail.
+Outcome DecideOutcome(const exec::ExitInfo& exit);
+
+// True for a reason a runner may report: 1-64 ASCII letters and digits, starting with an
+// upper-case letter.
+bool IsCamelCaseReason(std::string_view reason);
+
+}  // namespace agentd::scheduler

@@ -1,0 +1,114 @@
+#include "scheduler/outcome.h"
+
+#include <gtest/gtest.h>
+#include <signal.h>
+
+namespace agentd::scheduler {
+namespace {
+
+using exec::ExitInfo;
+using exec::StopReason;
+using runs::Phase;
+
+ExitInfo WithResult(core::Json result, int exit_code = 0) {
+  ExitInfo exit;
+  exit.result = std::move(result);
+  exit.exit_code = exit_code;
+  return exit;
+}
+
+TEST(DecideOutcomeTest, SucceededResultSucceedsWithTheAnswer) {
+  auto o = DecideOutcome(WithResult({{"status", "succeeded"}, {"result", "42"}}));
+  EXPECT_EQ(o.phase, Phase::kSucceeded);
+  EXPECT_EQ(o.reason, "Completed");
+  EXPECT_EQ(o.result, "42");
+  EXPECT_TRUE(o.error.empty());
+}
+
+TEST(DecideOutcomeTest, SucceededResultWinsOverARacingStop) {
+  auto exit = WithResult({{"status", "succeeded"}, {"result", "done"}});
+  exit.stopped = StopReason::kCancelled;
+  EXPECT_EQ(DecideOutcome(exit).phase, Phase::kSucceeded);
+}
+
+TEST(DecideOutcomeTest, FailedResultKeepsTheRunnersReasonAndError) {
+  auto o = DecideOutcome(
+      WithResult({{"status", "failed"}, {"reason", "MaxTurnsExceeded"}, {"error", "20 turns"}}, 1));
+  EXPECT_EQ(o.phase, Phase::kFailed);
+  EXPECT_EQ(o.reason, "MaxTurnsExceeded");
+  EXPECT_EQ(o.error, "20 turns");
+}
+
+TEST(DecideOutcomeTest, FailedResultWithAnOddReasonGetsAgentFailed) {
+  auto o = DecideOutcome(WithResult({{"status", "failed"}, {"reason", "not camel; drop table"}}));
+  EXPECT_EQ(o.reason, "AgentFailed");
+  EXPECT_EQ(o.error, "the agent failed");
+}
+
+TEST(DecideOutcomeTest, UnknownResultStatusIsAnInvalidResult) {
+  auto o = DecideOutcome(WithResult({{"status", "maybe"}}));
+  EXPECT_EQ(o.phase, Phase::kFailed);
+  EXPECT_EQ(o.reason, "InvalidResult");
+  EXPECT_NE(o.error.find("maybe"), std::string::npos);
+}
+
+TEST(DecideOutcomeTest, CancelledStopIsCancelledEvenWithAFailedResult) {
+  auto exit = WithResult({{"status", "failed"}, {"error", "interrupted"}});
+  exit.stopped = StopReason::kCancelled;
+  EXPECT_EQ(DecideOutcome(exit).phase, Phase::kCancelled);
+}
+
+TEST(DecideOutcomeTest, DeadlineStopIsTimedOut) {
+  ExitInfo exit;
+  exit.term_signal = SIGTERM;
+  exit.stopped = StopReason::kDeadlineExceeded;
+  auto o = DecideOutcome(exit);
+  EXPECT_EQ(o.phase, Phase::kTimedOut);
+  EXPECT_EQ(o.reason, "DeadlineExceeded");
+}
+
+TEST(DecideOutcomeTest, SignalWithoutResultSaysWhichSignal) {
+  ExitInfo exit;
+  exit.term_signal = SIGKILL;
+  auto o = DecideOutcome(exit);
+  EXPECT_EQ(o.phase, Phase::kFailed);
+  EXPECT_EQ(o.reason, "RunnerKilled");
+  EXPECT_EQ(o.message.rfind("runner killed by signal 9 (SIGKILL)", 0), 0u) << o.message;
+}
+
+TEST(DecideOutcomeTest, ExitCodeWithoutResultFails) {
+  ExitInfo exit;
+  exit.exit_code = 0;
+  auto o = DecideOutcome(exit);
+  EXPECT_EQ(o.phase, Phase::kFailed);
+  EXPECT_EQ(o.reason, "RunnerExited");
+  EXPECT_NE(o.message.find("code 0"), std::string::npos);
+}
+
+TEST(DecideOutcomeTest, NothingKnownIsAProcessLostWithTheDetail) {
+  ExitInfo exit;
+  exit.detail = "runner process disappeared while agentd was down";
+  auto o = DecideOutcome(exit);
+  EXPECT_EQ(o.phase, Phase::kFailed);
+  EXPECT_EQ(o.reason, "ProcessLost");
+  EXPECT_EQ(o.error, exit.detail);
+}
+
+TEST(DecideOutcomeTest, ResultFoundInTheJournalOfAGoneRunnerCounts) {
+  ExitInfo exit;
+  exit.result = core::Json{{"status", "succeeded"}, {"result", "r"}};
+  exit.detail = "runner finished while agentd was down";
+  EXPECT_EQ(DecideOutcome(exit).phase, Phase::kSucceeded);
+}
+
+TEST(IsCamelCaseReasonTest, AcceptsOnlyShortCamelCaseWords) {
+  EXPECT_TRUE(IsCamelCaseReason("BudgetExceeded"));
+  EXPECT_TRUE(IsCamelCaseReason("Http429"));
+  EXPECT_FALSE(IsCamelCaseReason("lowerCase"));
+  EXPECT_FALSE(IsCamelCaseReason("Has Space"));
+  EXPECT_FALSE(IsCamelCaseReason(""));
+  EXPECT_FALSE(IsCamelCaseReason(std::string(65, 'A')));
+}
+
+}  // namespace
+}  // namespace agentd::scheduler
