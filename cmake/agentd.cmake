@@ -5,6 +5,13 @@ if(AGENTD_WERROR)
   list(APPEND AGENTD_WARNINGS -Werror)
 endif()
 
+if(AGENTD_FUZZ)
+  # Coverage instrumentation for libFuzzer everywhere, sanitizers everywhere; the fuzz targets add
+  # -fsanitize=fuzzer (the driver) themselves.
+  add_compile_options(-fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer)
+  add_link_options(-fsanitize=address,undefined)
+endif()
+
 if(AGENTD_SANITIZE)
   add_compile_options(-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined)
   add_link_options(-fsanitize=address,undefined)

@@ -216,12 +216,15 @@ std::optional<core::Error> DirectoryCatalogSource::LastError() const {
 void DirectoryCatalogSource::Run() {
   using Clock = std::chrono::steady_clock;
   const auto max_delay = options_.debounce * 10;
-  std::optional<Clock::time_point> first_change;
-  std::optional<Clock::time_point> reload_at;
+  // A pending reload is a (first change, reload time) pair; plain values rather than optionals
+  // because g++ 12 at -O2 mistakes optional<time_point> for uninitialised here.
+  bool pending = false;
+  Clock::time_point first_change{};
+  Clock::time_point reload_at{};
   while (true) {
     int timeout_ms = -1;
-    if (reload_at) {
-      auto left = std::chrono::ceil<std::chrono::milliseconds>(*reload_at - Clock::now());
+    if (pending) {
+      auto left = std::chrono::ceil<std::chrono::milliseconds>(reload_at - Clock::now());
       timeout_ms = static_cast<int>(std::max<int64_t>(0, left.count()));
     }
     pollfd fds[2] = {{.fd = wake_fd_, .events = POLLIN}, {.fd = inotify_fd_, .events = POLLIN}};
@@ -235,12 +238,12 @@ void DirectoryCatalogSource::Run() {
     if (fds[0].revents != 0) return;  // Stop()
     auto now = Clock::now();
     if (fds[1].revents != 0 && DrainEvents()) {
-      if (!first_change) first_change = now;
-      reload_at = std::min(now + options_.debounce, *first_change + max_delay);
+      if (!pending) first_change = now;
+      pending = true;
+      reload_at = std::min(now + options_.debounce, first_change + max_delay);
     }
-    if (reload_at && now >= *reload_at) {
-      first_change.reset();
-      reload_at.reset();
+    if (pending && now >= reload_at) {
+      pending = false;
       UpdateWatches();
       Reload();
     }

@@ -58,10 +58,14 @@ Result<std::optional<int64_t>> OptionalInt(const Json& obj, std::string_view key
   if (!obj.is_object()) return InvalidArgument(std::string(where) + " must be a JSON object");
   auto it = obj.find(key);
   if (it == obj.end() || it->is_null()) return std::optional<int64_t>();
+  if (it->is_number_unsigned() && it->get<uint64_t>() > static_cast<uint64_t>(INT64_MAX)) {
+    return WrongType(key, where, "an integer in range", *it);
+  }
   if (it->is_number_integer()) return std::optional<int64_t>(it->get<int64_t>());
   if (it->is_number_float()) {
+    // Only whole numbers inside int64's range: converting anything else is undefined.
     double d = it->get<double>();
-    if (d == static_cast<double>(static_cast<int64_t>(d))) {
+    if (d >= -9.2e18 && d <= 9.2e18 && d == static_cast<double>(static_cast<int64_t>(d))) {
       return std::optional<int64_t>(static_cast<int64_t>(d));
     }
   }

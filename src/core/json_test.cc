@@ -33,6 +33,13 @@ TEST(JsonTest, TypeErrorsNameTheField) {
             "missing field \"input\" in run request");
 }
 
+TEST(JsonTest, OutOfRangeNumbersAreTypeErrorsNotUndefinedBehaviour) {
+  auto v = *ParseJson(R"({"a":1e300,"b":18446744073709551615,"c":2.0})");
+  EXPECT_FALSE(OptionalInt(v, "a", "x").ok());
+  EXPECT_FALSE(OptionalInt(v, "b", "x").ok());
+  EXPECT_EQ(**OptionalInt(v, "c", "x"), 2);
+}
+
 TEST(JsonTest, DumpReplacesInvalidUtf8) {
   Json v = std::string("a\xff" "b");
   EXPECT_EQ(DumpJson(v), "\"a\xEF\xBF\xBD" "b\"");

@@ -1,0 +1,254 @@
+// agentd: the composition root of the daemon. The only place concrete classes are built and
+// wired together; everything else receives its dependencies through its constructor.
+//
+//   agentd serve    the control plane: REST API, scheduler, local executor, SQLite store
+//   agentd runner   one agent run (started by the executor, not by people)
+//   agentd migrate  applies the store's schema migrations and exits
+//   agentd version
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <thread>
+
+#include "auth/api_key_authenticator.h"
+#include "bus/memory_bus.h"
+#include "catalog/directory_source.h"
+#include "cmd/agentd/config.h"
+#include "core/ids.h"
+#include "core/log.h"
+#include "exec/local/local_process_executor.h"
+#include "net/http_server.h"
+#include "runner/runner_main.h"
+#include "scheduler/scheduler.h"
+#include "server/api_server.h"
+#include "store/sqlite/sqlite_run_store.h"
+#include "telemetry/metrics.h"
+
+namespace agentd::cmd {
+namespace {
+
+constexpr char kVersion[] = "0.1.0";
+
+// Exit codes of agentd itself: 0 ok, 1 runtime failure, 2 bad configuration or usage.
+constexpr int kExitFailure = 1;
+constexpr int kExitUsage = 2;
+
+int Fail(int code, const core::Error& error, std::string_view what) {
+  core::LogError(std::string(what), {{"error", error.message}});
+  return code;
+}
+
+// The admin API key when SUBMIT_API_KEYS is empty: generated once, kept in <data>/admin.key
+// (mode 0600) so restarts keep it.
+core::Result<std::string> LoadOrCreateAdminKey(const std::string& data_dir, bool& created) {
+  std::string path = data_dir + "/admin.key";
+  std::ifstream in(path);
+  std::string key;
+  if (in && std::getline(in, key) && !key.empty()) {
+    created = false;
+    return key;
+  }
+  key = "agentd_" + core::RandomHex(24);
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) return core::Unavailable("cannot write " + path + ": " + std::strerror(errno));
+  std::string line = key + "\n";
+  bool ok = ::write(fd, line.data(), line.size()) == static_cast<ssize_t>(line.size());
+  ::close(fd);
+  if (!ok) return core::Unavailable("cannot write " + path);
+  created = true;
+  return key;
+}
+
+int Serve(const ServeFlags& flags) {
+  auto loaded = LoadServeConfig(flags);
+  if (!loaded.ok()) {
+    std::cerr << "agentd serve: " << loaded.error().message << "\n";
+    return kExitUsage;
+  }
+  ServeConfig config = *loaded;
+  // Runners and journals are addressed by absolute paths (the runner's cwd is its workspace).
+  config.data_dir = std::filesystem::absolute(config.data_dir).lexically_normal().string();
+  config.workspace_dir =
+      std::filesystem::absolute(config.workspace_dir).lexically_normal().string();
+  core::SetLogLevel(config.log_level);
+
+  // Signals: block them in every thread (threads inherit the mask) and wait for them in one.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  ::signal(SIGPIPE, SIG_IGN);
+
+  std::error_code ec;
+  std::filesystem::create_directories(config.data_dir, ec);
+  if (ec) {
+    return Fail(kExitFailure, core::Unavailable(ec.message()), "cannot create the data directory");
+  }
+  ::chmod(config.data_dir.c_str(), 0700);
+
+  std::vector<std::string> keys = config.api_keys;
+  bool generated = false;
+  if (keys.empty()) {
+    auto key = LoadOrCreateAdminKey(config.data_dir, generated);
+    if (!key.ok()) return Fail(kExitFailure, key.error(), "cannot set up the admin API key");
+    keys.push_back("admin:" + *key);
+    std::cout << "admin API key: " << *key << "  (kept in " << config.data_dir << "/admin.key"
+              << (generated ? ", new" : "") << ")\n"
+              << std::flush;
+  }
+  std::string key_list;
+  for (const auto& k : keys) key_list += (key_list.empty() ? "" : ",") + k;
+  auto authenticator = auth::ApiKeyAuthenticator::FromList(key_list);
+  if (!authenticator.ok()) return Fail(kExitUsage, authenticator.error(), "bad SUBMIT_API_KEYS");
+
+  core::Clock& clock = core::SystemClock::Instance();
+  auto store = store::SqliteRunStore::Open(
+      config.data_dir + "/agentd.db",
+      {.synchronous = config.sync_full ? store::SqliteSynchronous::kFull
+                                       : store::SqliteSynchronous::kNormal,
+       .clock = &clock});
+  if (!store.ok()) return Fail(kExitFailure, store.error(), "cannot open the store");
+
+  catalog::Catalog catalog;
+  catalog::DirectoryCatalogSource source(config.config_dir, catalog,
+                                         {.debounce = config.reload_debounce});
+  if (auto started = source.Start(); !started.ok()) {
+    return Fail(kExitUsage, started.error(), "cannot load the objects in --config");
+  }
+
+  bus::MemoryBus bus;
+  telemetry::Registry registry;
+  scheduler::Scheduler scheduler(**store, catalog, bus, registry, clock,
+                                 {.global_concurrency = config.worker_concurrency,
+                                  .workspace_root = config.workspace_dir});
+
+  std::string self = std::filesystem::read_symlink("/proc/self/exe", ec).string();
+  auto executor = exec::local::LocalProcessExecutor::Create(
+      {.runner_path = self,
+       .workspace_root = config.workspace_dir,
+       .state_dir = config.data_dir,
+       .stop_grace = config.stop_grace},
+      scheduler, clock);
+  if (!executor.ok()) return Fail(kExitFailure, executor.error(), "cannot start the executor");
+  scheduler.SetExecutor(executor->get());
+  if (auto recovered = scheduler.Recover(); !recovered.ok()) {
+    scheduler.Shutdown();
+    return Fail(kExitFailure, recovered.error(), "cannot recover runs from the store");
+  }
+  scheduler.Start();
+
+  server::ApiServer api({.runs = scheduler,
+                         .store = **store,
+                         .bus = bus,
+                         .catalog = catalog,
+                         .metrics = registry,
+                         .auth = *authenticator,
+                         .clock = clock},
+                        {});
+  auto http = net::HttpServer::Listen(
+      {.host = config.host, .port = config.port, .threads = config.http_threads}, api.Handler());
+  if (!http.ok()) {
+    scheduler.Shutdown();
+    return Fail(kExitFailure, http.error(), "cannot listen");
+  }
+  std::string host = config.host.find(':') != std::string::npos ? "[" + config.host + "]"
+                                                                   : config.host;
+  std::string url = "http://" + host + ":" + std::to_string((*http)->port());
+  core::LogInfo("listening", {{"url", url},
+                              {"config", config.config_dir},
+                              {"data", config.data_dir},
+                              {"workers", config.worker_concurrency}});
+  std::cout << "agentd " << kVersion << " listening on " << url << "\n" << std::flush;
+
+  std::thread waiter([&] {
+    int signal = 0;
+    sigwait(&signals, &signal);
+    core::LogInfo("stopping", {{"signal", signal}});
+    (*http)->Stop();
+  });
+  (*http)->Run();
+  waiter.join();
+  scheduler.Shutdown();  // runners keep running; the next start re-adopts them
+  source.Stop();
+  core::LogInfo("stopped");
+  return 0;
+}
+
+int Migrate(const std::string& data_dir) {
+  std::filesystem::create_directories(data_dir);
+  auto store = store::SqliteRunStore::Open(data_dir + "/agentd.db");
+  if (!store.ok()) return Fail(kExitFailure, store.error(), "migration failed");
+  std::cout << "store at " << data_dir << "/agentd.db is up to date\n";
+  return 0;
+}
+
+}  // namespace
+}  // namespace agentd::cmd
+
+int main(int argc, char** argv) {
+  using namespace agentd;
+  CLI::App app{
+      "agentd runs AI agents as governed, isolated, observable jobs.\n"
+      "On one machine: `agentd serve` with SQLite; each run is a local process."};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", agentd::cmd::kVersion);
+
+  cmd::ServeFlags serve_flags;
+  CLI::App* serve = app.add_subcommand("serve", "Run the control plane: REST API, scheduler, executor.");
+  serve->add_option("--config", serve_flags.config_dir,
+                    "Directory of object YAML (Model, Instruction, Agent), watched and reloaded "
+                    "on change, git-sync symlink swaps included. Env AGENTD_CONFIG. Default: examples");
+  serve->add_option("--data", serve_flags.data_dir,
+                    "Data directory: SQLite database, run journals, admin.key. Env AGENTD_DATA. "
+                    "Default: data");
+  serve->add_option("--listen", serve_flags.listen,
+                    "HOST:PORT to serve HTTP on (port 0 picks one). Env PORT sets the port. "
+                    "Default: 127.0.0.1:8080");
+  serve->footer(
+      "Environment:\n"
+      "  WORKSPACE_DIR       where run workspaces are created (default <data>/workspaces)\n"
+      "  WORKER_CONCURRENCY  runs executing at once (default 5; 0 accepts runs but starts none)\n"
+      "  SUBMIT_API_KEYS     comma-separated API keys, each `key` or `name:key`; when empty an\n"
+      "                      admin key is generated into <data>/admin.key and printed\n"
+      "  LOG_LEVEL           debug | info | warn | error (default info)\n"
+      "  AGENTD_HTTP_THREADS HTTP event-loop threads (default 2)\n"
+      "  AGENTD_SQLITE_SYNC  full (default: acknowledged runs survive power loss) | normal\n"
+      "                      (they survive a crash of agentd, not of the machine)\n"
+      "  AGENTD_RELOAD_DEBOUNCE  wait after a config change before reloading (default 2s)\n"
+      "  AGENTD_STOP_GRACE   SIGTERM-to-SIGKILL grace when stopping a run (default 10s)\n"
+      "  the env var each Model's apiKey names (e.g. OPENAI_API_KEY) is passed to its runners");
+
+  runner::RunnerOptions runner_options;
+  CLI::App* runner_cmd = app.add_subcommand(
+      "runner", "Execute one run (started by the executor: spec on stdin, events on a pipe).");
+  runner_cmd->add_option("--events-fd", runner_options.events_fd, "Descriptor for event lines");
+  runner_cmd->add_option("--journal", runner_options.journal_path,
+                         "File every event line is appended to first")->required();
+
+  std::string migrate_data = "data";
+  CLI::App* migrate = app.add_subcommand("migrate", "Apply the store's schema migrations.");
+  migrate->add_option("--data", migrate_data, "Data directory (env AGENTD_DATA)")
+      ->envname("AGENTD_DATA");
+
+  app.add_subcommand("version", "Print the version.");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int code = app.exit(e);
+    return code == 0 ? 0 : 2;
+  }
+  if (*serve) return cmd::Serve(serve_flags);
+  if (*runner_cmd) return runner::RunnerMain(runner_options);
+  if (*migrate) return cmd::Migrate(migrate_data);
+  std::cout << "agentd " << cmd::kVersion << "\n";
+  return 0;
+}
