@@ -6,6 +6,7 @@
 #include <openssl/evp.h>
 
 #include "core/env.h"
+#include "core/hash.h"
 
 namespace agentd::auth {
 
@@ -40,23 +41,10 @@ std::string Hex(const unsigned char* data, size_t size) {
 }  // namespace
 
 ApiKeyAuthenticator::Digest ApiKeyAuthenticator::Sha256(std::string_view data) {
-  Digest digest{};
-  unsigned int size = 0;
-  // EVP_Digest with SHA-256 cannot fail for in-memory input short of memory exhaustion.
-  AGENTD_CHECK(EVP_Digest(data.data(), data.size(), digest.data(), &size, EVP_sha256(), nullptr) ==
-                   1 &&
-               size == digest.size())
-      << "SHA-256 failed";
-  return digest;
+  return core::Sha256(data);
 }
 
-std::string Sha256Hex(std::string_view data) {
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int size = 0;
-  AGENTD_CHECK(EVP_Digest(data.data(), data.size(), digest, &size, EVP_sha256(), nullptr) == 1)
-      << "SHA-256 failed";
-  return Hex(digest, size);
-}
+std::string Sha256Hex(std::string_view data) { return core::Sha256Hex(data); }
 
 core::Result<ApiKeyAuthenticator> ApiKeyAuthenticator::FromList(std::string_view list) {
   ApiKeyAuthenticator auth;

@@ -1,9 +1,10 @@
 #include "core/ids.h"
 
-#include <gtest/gtest.h>
-
 #include <set>
 
+#include <gtest/gtest.h>
+
+#include "core/hash.h"
 #include "core/time.h"
 
 namespace agentd::core {
@@ -31,6 +32,16 @@ TEST(IdsTest, RejectsJunkIds) {
 TEST(IdsTest, RandomHexHasTheAskedLength) {
   EXPECT_EQ(RandomHex(16).size(), 32u);
   EXPECT_NE(RandomHex(16), RandomHex(16));
+}
+
+}  // namespace
+}  // namespace agentd::core
+
+namespace agentd::core {
+namespace {
+
+TEST(HashTest, Sha256HexMatchesTheKnownDigest) {
+  EXPECT_EQ(Sha256Hex("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
 }
 
 }  // namespace

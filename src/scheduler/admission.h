@@ -28,7 +28,5 @@ AdmissionDecision Admit(const runs::Run& run, const catalog::Snapshot& snapshot)
 // the API uses), for idempotency checks.
 std::string RequestHash(const SubmitRequest& request);
 
-// SHA-256 hex of arbitrary text (runner tokens are stored only as this).
-std::string Sha256Hex(std::string_view text);
 
 }  // namespace agentd::scheduler

@@ -57,9 +57,6 @@ TEST(RequestHashTest, SameRequestSameHashAndAnyFieldChangesIt) {
   EXPECT_NE(RequestHash(a), RequestHash(other));
 }
 
-TEST(Sha256HexTest, MatchesAKnownDigest) {
-  EXPECT_EQ(Sha256Hex("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
-}
 
 }  // namespace
 }  // namespace agentd::scheduler

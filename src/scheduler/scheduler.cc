@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 
+#include "core/hash.h"
 #include "core/ids.h"
 #include "core/log.h"
 #include "core/money.h"
@@ -335,7 +336,7 @@ void Scheduler::Dispatch(const QueuedRun& pick) {
   claim.message = "claimed by the scheduler; starting the runner";
   claim.from = {Phase::kQueued};
   claim.increment_attempts = true;
-  claim.runner_token_hash = Sha256Hex(token);
+  claim.runner_token_hash = core::Sha256Hex(token);
   claim.time = clock_.Now();
   claim.started_at = claim.time;
   auto claimed = store_.TransitionRun(pick.id, claim);

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 
 #include "bus/memory_bus.h"
+#include "core/hash.h"
 #include "core/ids.h"
 #include "scheduler/admission.h"
 #include "scheduler/test_catalog.h"
@@ -308,7 +309,7 @@ TEST_F(SchedulerTest, StartsASubmittedRunAndRecordsItsHandle) {
   EXPECT_EQ(run.attempts, 1);
   EXPECT_EQ(run.reason, "Started");
   EXPECT_EQ(run.executor_handle, (Json{{"kind", "fake"}, {"n", 1}}));
-  EXPECT_EQ(run.runner_token_hash, Sha256Hex(start.runner_token));
+  EXPECT_EQ(run.runner_token_hash, core::Sha256Hex(start.runner_token));
   EXPECT_TRUE(run.started_at.has_value());
   EXPECT_EQ(run.caller, "key:ci");
   auto events = store_->ListEvents(id, 0, 100);

@@ -6,6 +6,8 @@
 
 #include <openssl/evp.h>
 
+#include "core/hash.h"
+
 namespace agentd::api::v1 {
 
 namespace {
@@ -133,20 +135,6 @@ bool IsDns1123Subdomain(std::string_view name) {
     start = dot + 1;
   }
   return true;
-}
-
-std::string Sha256Hex(std::string_view data) {
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int size = 0;
-  AGENTD_CHECK(EVP_Digest(data.data(), data.size(), digest, &size, EVP_sha256(), nullptr) == 1)
-      << "SHA-256 failed";
-  static constexpr char kDigits[] = "0123456789abcdef";
-  std::string out(size * 2, '0');
-  for (unsigned int i = 0; i < size; ++i) {
-    out[2 * i] = kDigits[digest[i] >> 4];
-    out[2 * i + 1] = kDigits[digest[i] & 0xf];
-  }
-  return out;
 }
 
 }  // namespace
@@ -333,7 +321,7 @@ std::string CanonicalRequestJson(const SubmitBody& body) {
 }
 
 std::string CanonicalRequestHash(const SubmitBody& body) {
-  return Sha256Hex(CanonicalRequestJson(body));
+  return core::Sha256Hex(CanonicalRequestJson(body));
 }
 
 }  // namespace agentd::api::v1
