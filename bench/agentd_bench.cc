@@ -6,13 +6,6 @@
 //
 // Each prints one JSON line of results. Needs AGENTD_BUILD_DIR (the build tree) and
 // AGENTD_SOURCE_DIR (the source tree); bench/run.sh sets both.
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <sys/epoll.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
@@ -20,6 +13,13 @@
 #include <iostream>
 #include <set>
 #include <thread>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "core/time.h"
 #include "testing/fake_model_server.h"
@@ -34,7 +34,9 @@ using Clock = std::chrono::steady_clock;
 
 std::string Config(const std::string& base_url) {
   return "apiVersion: agentd.dev/v1alpha1\nkind: Model\nmetadata: {name: fake}\nspec:\n"
-         "  provider: openai-compatible\n  baseUrl: " + base_url + "\n  model: fake-model\n"
+         "  provider: openai-compatible\n  baseUrl: " +
+         base_url +
+         "\n  model: fake-model\n"
          "  pricing: {inputPerMillionUsd: \"0.50\", outputPerMillionUsd: \"1.50\"}\n---\n"
          "apiVersion: agentd.dev/v1alpha1\nkind: Agent\nmetadata: {name: developer}\nspec:\n"
          "  role: developer\n  model: fake\n  systemPrompt: You are a careful engineer.\n"
@@ -83,8 +85,7 @@ int Startup(int rounds) {
   std::printf(
       "{\"bench\":\"startup\",\"rounds\":%d,\"ready_ms_p50\":%.1f,\"ready_ms_max\":%.1f,"
       "\"idle_rss_kb_p50\":%ld,\"idle_rss_kb_max\":%ld}\n",
-      rounds, Percentile(ready_ms, 50), Percentile(ready_ms, 100), rss[rss.size() / 2],
-      rss.back());
+      rounds, Percentile(ready_ms, 50), Percentile(ready_ms, 100), rss[rss.size() / 2], rss.back());
   return 0;
 }
 
@@ -101,8 +102,8 @@ int Dispatch(int runs) {
     if (!r.ok() || r->status != 201) return 1;
     std::string id = core::ParseJson(r->body).value()["id"];
     if (!(*server)->WaitForRunEnd(id, std::chrono::seconds(30)).ok()) return 1;
-    auto events = core::ParseJson((*server)->Get("/api/v1/runs/" + id + "/events")->body)
-                      .value()["items"];
+    auto events =
+        core::ParseJson((*server)->Get("/api/v1/runs/" + id + "/events")->body).value()["items"];
     // The scheduler writes the Running phase event right after the executor has spawned the
     // runner process, so Queued -> Running is "queued until the process started" (ms precision).
     std::optional<double> queued, spawned;
@@ -131,8 +132,10 @@ std::vector<std::vector<int64_t>> FollowAll(uint16_t port, const std::string& pa
   int ep = epoll_create1(EPOLL_CLOEXEC);
   std::vector<int> fds;
   std::vector<std::string> bufs(static_cast<size_t>(n));
-  std::string request = "GET " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n"
-                        "Authorization: Bearer " + key + "\r\n\r\n";
+  std::string request = "GET " + path +
+                        " HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n"
+                        "Authorization: Bearer " +
+                        key + "\r\n\r\n";
   for (int i = 0; i < n; ++i) {
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     sockaddr_in addr{};
@@ -190,7 +193,8 @@ int Followers(int n) {
                  .chunk_delay = std::chrono::milliseconds(2)});
   TempDir config;
   integration::WriteFile(config.Sub("objects.yaml"), Config(model.base_url()));
-  auto server = AgentdServer::Start({.config_dir = config.path(), .env = {{"AGENTD_HTTP_THREADS", "2"}}});
+  auto server =
+      AgentdServer::Start({.config_dir = config.path(), .env = {{"AGENTD_HTTP_THREADS", "2"}}});
   if (!server.ok()) return 1;
   auto r = (*server)->Post("/api/v1/runs", R"({"agent":"developer","input":"stream"})");
   std::string id = core::ParseJson(r->body).value()["id"];

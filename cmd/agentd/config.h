@@ -22,10 +22,10 @@ struct ServeConfig {
   int worker_concurrency = 5;           // WORKER_CONCURRENCY (0 = accept runs, start none)
   std::vector<std::string> api_keys;    // SUBMIT_API_KEYS
   core::LogLevel log_level = core::LogLevel::kInfo;  // LOG_LEVEL
-  int http_threads = 2;                 // AGENTD_HTTP_THREADS
-  bool sync_full = true;                // AGENTD_SQLITE_SYNC=full|normal
-  std::chrono::milliseconds reload_debounce{2000};  // AGENTD_RELOAD_DEBOUNCE
-  std::chrono::seconds stop_grace{10};  // AGENTD_STOP_GRACE
+  int http_threads = 2;                              // AGENTD_HTTP_THREADS
+  bool sync_full = true;                             // AGENTD_SQLITE_SYNC=full|normal
+  std::chrono::milliseconds reload_debounce{2000};   // AGENTD_RELOAD_DEBOUNCE
+  std::chrono::seconds stop_grace{10};               // AGENTD_STOP_GRACE
 };
 
 // The flag values as given (empty = not given).

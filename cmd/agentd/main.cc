@@ -5,18 +5,18 @@
 //   agentd runner   one agent run (started by the executor, not by people)
 //   agentd migrate  applies the store's schema migrations and exits
 //   agentd version
-#include <fcntl.h>
-#include <signal.h>
-#include <sys/resource.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
-#include <CLI/CLI.hpp>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <thread>
+
+#include <CLI/CLI.hpp>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "auth/api_key_authenticator.h"
 #include "bus/memory_bus.h"
@@ -120,8 +120,8 @@ int Serve(const ServeFlags& flags) {
   core::Clock& clock = core::SystemClock::Instance();
   auto store = store::SqliteRunStore::Open(
       config.data_dir + "/agentd.db",
-      {.synchronous = config.sync_full ? store::SqliteSynchronous::kFull
-                                       : store::SqliteSynchronous::kNormal,
+      {.synchronous =
+           config.sync_full ? store::SqliteSynchronous::kFull : store::SqliteSynchronous::kNormal,
        .clock = &clock});
   if (!store.ok()) return Fail(kExitFailure, store.error(), "cannot open the store");
 
@@ -134,17 +134,16 @@ int Serve(const ServeFlags& flags) {
 
   bus::MemoryBus bus;
   telemetry::Registry registry;
-  scheduler::Scheduler scheduler(**store, catalog, bus, registry, clock,
-                                 {.global_concurrency = config.worker_concurrency,
-                                  .workspace_root = config.workspace_dir});
+  scheduler::Scheduler scheduler(
+      **store, catalog, bus, registry, clock,
+      {.global_concurrency = config.worker_concurrency, .workspace_root = config.workspace_dir});
 
   std::string self = std::filesystem::read_symlink("/proc/self/exe", ec).string();
-  auto executor = exec::local::LocalProcessExecutor::Create(
-      {.runner_path = self,
-       .workspace_root = config.workspace_dir,
-       .state_dir = config.data_dir,
-       .stop_grace = config.stop_grace},
-      scheduler, clock);
+  auto executor = exec::local::LocalProcessExecutor::Create({.runner_path = self,
+                                                             .workspace_root = config.workspace_dir,
+                                                             .state_dir = config.data_dir,
+                                                             .stop_grace = config.stop_grace},
+                                                            scheduler, clock);
   if (!executor.ok()) return Fail(kExitFailure, executor.error(), "cannot start the executor");
   scheduler.SetExecutor(executor->get());
   if (auto recovered = scheduler.Recover(); !recovered.ok()) {
@@ -167,8 +166,8 @@ int Serve(const ServeFlags& flags) {
     scheduler.Shutdown();
     return Fail(kExitFailure, http.error(), "cannot listen");
   }
-  std::string host = config.host.find(':') != std::string::npos ? "[" + config.host + "]"
-                                                                   : config.host;
+  std::string host =
+      config.host.find(':') != std::string::npos ? "[" + config.host + "]" : config.host;
   std::string url = "http://" + host + ":" + std::to_string((*http)->port());
   core::LogInfo("listening", {{"url", url},
                               {"config", config.config_dir},
@@ -210,10 +209,12 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", agentd::cmd::kVersion);
 
   cmd::ServeFlags serve_flags;
-  CLI::App* serve = app.add_subcommand("serve", "Run the control plane: REST API, scheduler, executor.");
-  serve->add_option("--config", serve_flags.config_dir,
-                    "Directory of object YAML (Model, Instruction, Agent), watched and reloaded "
-                    "on change, git-sync symlink swaps included. Env AGENTD_CONFIG. Default: examples");
+  CLI::App* serve =
+      app.add_subcommand("serve", "Run the control plane: REST API, scheduler, executor.");
+  serve->add_option(
+      "--config", serve_flags.config_dir,
+      "Directory of object YAML (Model, Instruction, Agent), watched and reloaded "
+      "on change, git-sync symlink swaps included. Env AGENTD_CONFIG. Default: examples");
   serve->add_option("--data", serve_flags.data_dir,
                     "Data directory: SQLite database, run journals, admin.key. Env AGENTD_DATA. "
                     "Default: data");
@@ -238,8 +239,10 @@ int main(int argc, char** argv) {
   CLI::App* runner_cmd = app.add_subcommand(
       "runner", "Execute one run (started by the executor: spec on stdin, events on a pipe).");
   runner_cmd->add_option("--events-fd", runner_options.events_fd, "Descriptor for event lines");
-  runner_cmd->add_option("--journal", runner_options.journal_path,
-                         "File every event line is appended to first")->required();
+  runner_cmd
+      ->add_option("--journal", runner_options.journal_path,
+                   "File every event line is appended to first")
+      ->required();
 
   std::string migrate_data = "data";
   CLI::App* migrate = app.add_subcommand("migrate", "Apply the store's schema migrations.");

@@ -1,13 +1,12 @@
 // kill -9 of `agentd serve` under load: no accepted run is lost, none is started twice, and runs
 // that were executing are re-adopted by the next process.
-#include <gtest/gtest.h>
-
-#include <signal.h>
-
 #include <atomic>
 #include <filesystem>
 #include <set>
 #include <thread>
+
+#include <gtest/gtest.h>
+#include <signal.h>
 
 #include "tests/integration/fixture.h"
 
@@ -26,14 +25,13 @@ TEST_F(AgentdTest, KillNineUnderLoadLosesNoAcceptedRunAndStartsNoneTwice) {
     clients.emplace_back([&, c] {
       httpclient::CurlHttpTransport transport;
       for (int i = 0; !stop.load(); ++i) {
-        httpclient::Request r{
-            .method = "POST",
-            .url = server_->url() + "/api/v1/runs",
-            .headers = {{"Authorization", "Bearer " + server_->api_key()},
-                        {"Content-Type", "application/json"}},
-            .body = R"({"agent":"developer","input":"client )" + std::to_string(c) + " run " +
-                    std::to_string(i) + "\"}",
-            .timeout = std::chrono::seconds(5)};
+        httpclient::Request r{.method = "POST",
+                              .url = server_->url() + "/api/v1/runs",
+                              .headers = {{"Authorization", "Bearer " + server_->api_key()},
+                                          {"Content-Type", "application/json"}},
+                              .body = R"({"agent":"developer","input":"client )" +
+                                      std::to_string(c) + " run " + std::to_string(i) + "\"}",
+                              .timeout = std::chrono::seconds(5)};
         auto resp = transport.Send(r);
         if (!resp.ok()) break;  // the server is gone
         if (resp->status == 201) {
@@ -76,7 +74,8 @@ TEST_F(AgentdTest, KillNineUnderLoadLosesNoAcceptedRunAndStartsNoneTwice) {
   size_t total = 0;
   std::string cursor;
   do {
-    auto page = server_->Get("/api/v1/runs?limit=1000" + (cursor.empty() ? "" : "&cursor=" + cursor));
+    auto page =
+        server_->Get("/api/v1/runs?limit=1000" + (cursor.empty() ? "" : "&cursor=" + cursor));
     ASSERT_TRUE(page.ok());
     core::Json j = core::ParseJson(page->body).value();
     total += j["items"].size();

@@ -2,13 +2,13 @@
 // directory whose `fake` Model points at it.
 #pragma once
 
-#include <gtest/gtest.h>
-
 #include <memory>
 #include <string>
 
-#include "testing/fake_model_server.h"
+#include <gtest/gtest.h>
+
 #include "httpclient/curl_transport.h"
+#include "testing/fake_model_server.h"
 #include "tests/integration/harness.h"
 
 namespace agentd::integration {
@@ -19,10 +19,12 @@ kind: Model
 metadata: {name: fake}
 spec:
   provider: openai-compatible
-  baseUrl: )" + base_url + R"(
+  baseUrl: )" +
+         base_url + R"(
   model: fake-model
   pricing: {inputPerMillionUsd: "0.50", outputPerMillionUsd: "1.50"}
-  maxRetries: )" + std::to_string(max_retries) + R"(
+  maxRetries: )" +
+         std::to_string(max_retries) + R"(
 ---
 apiVersion: agentd.dev/v1alpha1
 kind: Instruction
@@ -52,8 +54,8 @@ class AgentdTest : public ::testing::Test {
     if (!model_) StartModel();
     WriteFile(config_.Sub("objects.yaml"), ConfigYaml(model_->base_url(), max_retries));
     env.emplace("AGENTD_RUNNER_RETRY_BASE_MS", "5");
-    auto server = AgentdServer::Start(
-        {.config_dir = config_.path(), .data_dir = data_.path(), .env = env});
+    auto server =
+        AgentdServer::Start({.config_dir = config_.path(), .data_dir = data_.path(), .env = env});
     ASSERT_TRUE(server.ok()) << server.error().message;
     server_ = std::move(*server);
   }

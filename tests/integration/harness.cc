@@ -1,5 +1,10 @@
 #include "tests/integration/harness.h"
 
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -7,11 +12,6 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-#include <cstdlib>
-#include <filesystem>
-#include <fstream>
-#include <sstream>
 
 #include "core/time.h"
 #include "httpclient/curl_transport.h"
@@ -109,14 +109,17 @@ std::unique_ptr<Process> Process::Start(Options options) {
   if (!options.stdin_data.empty()) {
     size_t off = 0;
     while (off < options.stdin_data.size()) {
-      ssize_t n = write(in_pipe[1], options.stdin_data.data() + off, options.stdin_data.size() - off);
+      ssize_t n =
+          write(in_pipe[1], options.stdin_data.data() + off, options.stdin_data.size() - off);
       if (n <= 0) break;
       off += static_cast<size_t>(n);
     }
   }
   close(in_pipe[1]);
-  p->out_thread_ = std::thread([raw = p.get(), fd = out_pipe[0]] { raw->ReadLoop(fd, &raw->out_); });
-  p->err_thread_ = std::thread([raw = p.get(), fd = err_pipe[0]] { raw->ReadLoop(fd, &raw->err_); });
+  p->out_thread_ =
+      std::thread([raw = p.get(), fd = out_pipe[0]] { raw->ReadLoop(fd, &raw->out_); });
+  p->err_thread_ =
+      std::thread([raw = p.get(), fd = err_pipe[0]] { raw->ReadLoop(fd, &raw->err_); });
   return p;
 }
 
@@ -201,10 +204,10 @@ core::Result<std::unique_ptr<AgentdServer>> AgentdServer::Start(Options options)
       {"LOG_LEVEL", "info"},
   };
   for (auto& [k, v] : options.env) env[k] = v;
-  s->process_ = Process::Start({.argv = {BinaryPath("cmd/agentd/agentd"), "serve", "--config",
-                                         options.config_dir, "--data", options.data_dir,
-                                         "--listen", "127.0.0.1:0"},
-                                .env = env});
+  s->process_ = Process::Start(
+      {.argv = {BinaryPath("cmd/agentd/agentd"), "serve", "--config", options.config_dir, "--data",
+                options.data_dir, "--listen", "127.0.0.1:0"},
+       .env = env});
   auto out = s->process_->WaitForOutput("\"msg\":\"listening\"", std::chrono::seconds(20));
   if (!out.ok()) return out.error();
   std::string text = *out;
@@ -264,9 +267,8 @@ CliResult RunAgentctl(const AgentdServer& server, std::vector<std::string> args,
                       std::chrono::milliseconds timeout) {
   std::vector<std::string> argv = {BinaryPath("cmd/agentctl/agentctl")};
   for (auto& a : args) argv.push_back(a);
-  auto p = Process::Start({.argv = argv,
-                           .env = {{"AGENTD_URL", server.url()},
-                                   {"AGENTD_TOKEN", server.api_key()}}});
+  auto p = Process::Start(
+      {.argv = argv, .env = {{"AGENTD_URL", server.url()}, {"AGENTD_TOKEN", server.api_key()}}});
   CliResult result;
   auto code = p->Wait(timeout);
   result.exit_code = code.ok() ? *code : -1;

@@ -2,8 +2,6 @@
 // child processes in temporary directories and talks to them over real HTTP.
 #pragma once
 
-#include <sys/types.h>
-
 #include <chrono>
 #include <map>
 #include <memory>
@@ -11,6 +9,8 @@
 #include <string>
 #include <thread>
 #include <vector>
+
+#include <sys/types.h>
 
 #include "core/json.h"
 #include "core/result.h"
@@ -87,8 +87,9 @@ class AgentdServer {
 
   // HTTP helpers with the bearer key set.
   core::Result<httpclient::Response> Get(const std::string& path);
-  core::Result<httpclient::Response> Post(const std::string& path, const std::string& body,
-                                          std::vector<std::pair<std::string, std::string>> headers = {});
+  core::Result<httpclient::Response> Post(
+      const std::string& path, const std::string& body,
+      std::vector<std::pair<std::string, std::string>> headers = {});
   // Polls GET /api/v1/runs/{id} until the phase is terminal.
   core::Result<core::Json> WaitForRunEnd(const std::string& run_id,
                                          std::chrono::milliseconds timeout);

@@ -1,9 +1,9 @@
 // End-to-end behaviour of `agentd serve` + `agentctl` + `agentd runner` over real HTTP, with the
 // fake OpenAI-compatible server standing in for the model.
-#include <gtest/gtest.h>
-
 #include <filesystem>
 #include <thread>
+
+#include <gtest/gtest.h>
 
 #include "tests/integration/fixture.h"
 
@@ -25,8 +25,8 @@ core::Json Events(AgentdServer& server, const std::string& id) {
 TEST_F(AgentdTest, FollowStreamsTheRunAndExitsZeroWhenItSucceeds) {
   StartModel({.mode = FakeMode::kDeveloper});
   StartServer();
-  CliResult cli = RunAgentctl(*server_, {"run", "developer", "add a README to the workspace",
-                                          "--follow"});
+  CliResult cli =
+      RunAgentctl(*server_, {"run", "developer", "add a README to the workspace", "--follow"});
   EXPECT_EQ(cli.exit_code, 0) << cli.out << cli.err;
   EXPECT_NE(cli.out.find("write_file"), std::string::npos) << cli.out;
   EXPECT_NE(cli.out.find("Done: I wrote README.md"), std::string::npos) << cli.out;
@@ -73,10 +73,9 @@ TEST_F(AgentdTest, CancellingAFollowedRunExitsFour) {
   StartServer({{"AGENTD_STOP_GRACE", "1s"}});
   std::string id = Submit("wait for me");
   ASSERT_TRUE(model_->WaitForCompletionRequests(1, std::chrono::seconds(20)));
-  auto follower = Process::Start({.argv = {BinaryPath("cmd/agentctl/agentctl"), "runs", "logs",
-                                           id, "-f"},
-                                  .env = {{"AGENTD_URL", server_->url()},
-                                          {"AGENTD_TOKEN", server_->api_key()}}});
+  auto follower = Process::Start(
+      {.argv = {BinaryPath("cmd/agentctl/agentctl"), "runs", "logs", id, "-f"},
+       .env = {{"AGENTD_URL", server_->url()}, {"AGENTD_TOKEN", server_->api_key()}}});
   CliResult cancel = RunAgentctl(*server_, {"runs", "cancel", id});
   EXPECT_EQ(cancel.exit_code, 0) << cancel.err;
   auto run = server_->WaitForRunEnd(id, std::chrono::seconds(30));
@@ -100,14 +99,12 @@ TEST_F(AgentdTest, BadRequestsGetProblemJsonAndLoseNothing) {
   };
   expect_problem(server_->Post("/api/v1/runs", "{\"agent\":"), 400, "JSON");
   expect_problem(server_->Post("/api/v1/runs", R"({"agent":7,"input":"x"})"), 400, "agent");
-  expect_problem(server_->Post("/api/v1/runs", R"({"agent":"nobody","input":"x"})"), 400,
-                 "nobody");
+  expect_problem(server_->Post("/api/v1/runs", R"({"agent":"nobody","input":"x"})"), 400, "nobody");
   expect_problem(server_->Post("/api/v1/runs", R"({"agent":"developer","input":"x","bogus":1})"),
                  400, "bogus");
-  expect_problem(
-      server_->Post("/api/v1/runs", R"({"agent":"developer","input":")" +
-                                        std::string(2 << 20, 'a') + "\"}"),
-      413, "");
+  expect_problem(server_->Post("/api/v1/runs", R"({"agent":"developer","input":")" +
+                                                   std::string(2 << 20, 'a') + "\"}"),
+                 413, "");
   expect_problem(server_->Get("/api/v1/runs/run-00000000000000000000000000"), 404, "");
   httpclient::Request no_auth{.method = "GET", .url = server_->url() + "/api/v1/runs"};
   httpclient::CurlHttpTransport transport;
@@ -119,10 +116,11 @@ TEST_F(AgentdTest, BadRequestsGetProblemJsonAndLoseNothing) {
 
 TEST_F(AgentdTest, ToolCallsThatEscapeTheWorkspaceAreRefusedAndTheRunGoesOn) {
   StartModel();
-  model_->Enqueue(FakeReply{.tool_calls = {{.name = "read_file",
-                                            .arguments = R"({"path":"../../../../etc/passwd"})"}}});
-  model_->Enqueue(FakeReply{.tool_calls = {{.name = "write_file",
-                                            .arguments = R"({"path":"/tmp/evil","content":"x"})"}}});
+  model_->Enqueue(FakeReply{
+      .tool_calls = {{.name = "read_file", .arguments = R"({"path":"../../../../etc/passwd"})"}}});
+  model_->Enqueue(
+      FakeReply{.tool_calls = {
+                    {.name = "write_file", .arguments = R"({"path":"/tmp/evil","content":"x"})"}}});
   model_->EnqueueText("could not");
   StartServer();
   std::string id = Submit("read passwd");
@@ -177,7 +175,8 @@ TEST_F(AgentdTest, EventStreamResumesAfterLastEventIdWithoutGapsOrDuplicates) {
   EXPECT_EQ(resp->status, 200);
   // Every event after 3, once, in order; the stream ended by itself after the terminal phase.
   std::string expected_ids;
-  for (size_t seq = 4; seq <= all.size(); ++seq) expected_ids += "id: " + std::to_string(seq) + "\n";
+  for (size_t seq = 4; seq <= all.size(); ++seq)
+    expected_ids += "id: " + std::to_string(seq) + "\n";
   std::string got_ids;
   size_t pos = 0;
   while ((pos = body.find("id: ", pos)) != std::string::npos) {
@@ -196,10 +195,10 @@ TEST_F(AgentdTest, ProbesAndMetricsAnswer) {
   EXPECT_EQ(server_->Get("/health")->body, R"({"status":"ok"})");
   EXPECT_EQ(server_->Get("/ready")->status, 200);
   std::string metrics = server_->Get("/metrics")->body;
-  for (const char* name : {"agent_tasks_total{agent=\"developer\",status=\"succeeded\"} 1",
-                           "agent_task_duration_seconds_count", "agent_task_cost_dollars",
-                           "agent_errors_total", "agentd_runs_queued", "agentd_runs_running",
-                           "agentd_http_requests_total"}) {
+  for (const char* name :
+       {"agent_tasks_total{agent=\"developer\",status=\"succeeded\"} 1",
+        "agent_task_duration_seconds_count", "agent_task_cost_dollars", "agent_errors_total",
+        "agentd_runs_queued", "agentd_runs_running", "agentd_http_requests_total"}) {
     EXPECT_NE(metrics.find(name), std::string::npos) << name << "\n" << metrics;
   }
 }
