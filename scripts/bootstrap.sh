@@ -15,7 +15,7 @@ build_pkgs=(
   libcli11-dev libssl-dev python3
 )
 test_pkgs=(
-  libgtest-dev libgmock-dev libbenchmark-dev clang libclang-rt-14-dev clang-format curl
+  libgtest-dev libgmock-dev libbenchmark-dev clang libclang-rt-14-dev clang-format curl tzdata
 )
 bench_pkgs=(wrk python3-fastapi python3-uvicorn sqlite3 procps)
 

@@ -33,7 +33,11 @@ if command -v clang++ >/dev/null 2>&1 && [[ -f tests/fuzz/CMakeLists.txt ]]; the
     # Fuzz a scratch copy of the seed corpus so new inputs do not land in the source tree.
     work=$(mktemp -d)
     cp -r "tests/fuzz/corpus/$(basename "$f")/." "$work/"
-    "$f" -max_total_time="${AGENTD_FUZZ_SECONDS:-20}" -max_len=65536 -print_final_stats=0 \
+    # A crash, a leak, an input slower than 10 s or one that needs over 2 GB fails the suite
+    # (pipefail); the input is kept under build/fuzz/findings/ for reproduction.
+    mkdir -p build/fuzz/findings
+    timeout 600 "$f" -max_total_time="${AGENTD_FUZZ_SECONDS:-20}" -max_len=65536 -timeout=10 \
+      -rss_limit_mb=2048 -print_final_stats=0 -artifact_prefix=build/fuzz/findings/ \
       "$work" 2>&1 | tail -1
     rm -rf "$work"
   done

@@ -97,6 +97,11 @@ class Converter {
       return Fail(node, "more than " + std::to_string(limits_.max_nodes) +
                             " YAML nodes (after expanding aliases)");
     }
+    expanded_bytes_ += path.size() + (node.IsScalar() ? node.Scalar().size() : 0);
+    if (expanded_bytes_ > limits_.max_expanded_bytes) {
+      return Fail(node, "more than " + std::to_string(limits_.max_expanded_bytes) +
+                            " bytes of YAML text (after expanding aliases)");
+    }
     if (depth > limits_.max_depth) {
       return Fail(node, "YAML nested deeper than " + std::to_string(limits_.max_depth));
     }
@@ -148,6 +153,7 @@ class Converter {
   std::string_view file_name_;
   const YamlLimits& limits_;
   size_t* node_count_;
+  size_t expanded_bytes_ = 0;  // per document
   LineMap* lines_;
 };
 

@@ -37,6 +37,9 @@ struct YamlLimits {
   size_t max_bytes = 1 << 20;  // per stream (file)
   int max_depth = 32;
   size_t max_nodes = 100'000;  // per stream, counted after aliases are expanded
+  // Scalar text plus field paths, after aliases are expanded: bounds what a small file with
+  // aliases of long strings (a "YAML bomb") can make us build.
+  size_t max_expanded_bytes = 16 << 20;
 };
 
 // Parses every document of a (multi-document, `---`) YAML stream; empty documents are skipped.

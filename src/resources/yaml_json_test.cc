@@ -105,6 +105,17 @@ TEST(YamlJsonTest, BoundsAliasExpansion) {
   EXPECT_NE(docs.error().message.find("YAML nodes"), std::string::npos) << docs.error().message;
 }
 
+TEST(YamlJsonTest, BoundsTheTextThatAliasesOfLongStringsExpandTo) {
+  // Few nodes, but each alias repeats a 60 KB string: 2,000 copies would be 120 MB.
+  std::string bomb = "big: &big \"" + std::string(60'000, 'x') + "\"\nlist: [";
+  for (int i = 0; i < 2000; ++i) bomb += i == 0 ? "*big" : ", *big";
+  bomb += "]\n";
+  auto docs = ParseYamlDocuments(bomb, "bomb.yaml");
+  ASSERT_FALSE(docs.ok());
+  EXPECT_NE(docs.error().message.find("bytes of YAML text"), std::string::npos)
+      << docs.error().message;
+}
+
 TEST(YamlJsonTest, BoundsDepthAndSize) {
   std::string deep;
   for (int i = 0; i < 40; ++i) deep += std::string(i * 2, ' ') + "k:\n";
