@@ -198,13 +198,13 @@ core::Result<Response> CurlHttpTransport::Perform(
     std::string line = value.empty() ? name + ";" : name + ": " + value;
     curl_slist* appended = curl_slist_append(headers.get(), line.c_str());
     if (appended == nullptr) return core::Internal("out of memory building HTTP headers");
-    headers.release();
+    (void)headers.release();  // `appended` is the same list (or a new one when it was empty)
     headers.reset(appended);
   }
   // No "Expect: 100-continue" round trip for large bodies.
   curl_slist* appended = curl_slist_append(headers.get(), "Expect:");
   if (appended == nullptr) return core::Internal("out of memory building HTTP headers");
-  headers.release();
+  (void)headers.release();  // as above
   headers.reset(appended);
 
   std::unique_ptr<CURL, EasyDeleter> easy(curl_easy_init());

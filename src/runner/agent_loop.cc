@@ -161,15 +161,15 @@ RunOutcome RunAgentLoop(const api::v1::RunnerSpec& spec, const AgentLoopDeps& de
     }
     if (deps.stop.stopped()) return Stopped(std::move(outcome), spec, deps.stop);
     if (spec.limits.max_tokens > 0 && outcome.total_tokens >= spec.limits.max_tokens) {
-      return Failed(std::move(outcome), kReasonTokenLimit,
-                    "the run used " + std::to_string(outcome.total_tokens) +
-                        " tokens, reaching its limit of " + std::to_string(spec.limits.max_tokens));
+      std::string why = "the run used " + std::to_string(outcome.total_tokens) +
+                        " tokens, reaching its limit of " + std::to_string(spec.limits.max_tokens);
+      return Failed(std::move(outcome), kReasonTokenLimit, std::move(why));
     }
     if (spec.limits.max_cost_micros > 0 && outcome.cost_micros >= spec.limits.max_cost_micros) {
-      return Failed(std::move(outcome), kReasonCostLimit,
-                    "the run cost " + core::FormatUsd(outcome.cost_micros) +
+      std::string why = "the run cost " + core::FormatUsd(outcome.cost_micros) +
                         " USD, reaching its limit of " +
-                        core::FormatUsd(spec.limits.max_cost_micros) + " USD");
+                        core::FormatUsd(spec.limits.max_cost_micros) + " USD";
+      return Failed(std::move(outcome), kReasonCostLimit, std::move(why));
     }
   }
   return Failed(std::move(outcome), kReasonMaxTurns,

@@ -581,15 +581,18 @@ class SqliteRunStore::Impl {
 
   void Enqueue(std::unique_ptr<WriteOp> op) {
     bool wake = false;
+    std::unique_ptr<WriteOp> refused;
     {
       std::lock_guard lock(queue_mu_);
-      if (!stopping_) {
-        queue_.push_back(std::move(op));
+      if (stopping_) {
+        refused = std::move(op);
+      } else {
         wake = writer_idle_;
+        queue_.push_back(std::move(op));
       }
     }
-    if (op != nullptr) {
-      op->Fail(core::Unavailable("the run store is shutting down"));
+    if (refused != nullptr) {
+      refused->Fail(core::Unavailable("the run store is shutting down"));
       return;
     }
     if (wake) queue_cv_.notify_one();
