@@ -6,6 +6,7 @@
 #include <set>
 #include <utility>
 
+#include "core/text.h"
 #include "resources/decoder.h"
 #include "resources/validation.h"
 #include "resources/yaml_json.h"
@@ -22,14 +23,12 @@ constexpr size_t kMaxShortString = 253;
 constexpr size_t kMaxUrlBytes = 2048;
 constexpr int64_t kMaxInt = std::numeric_limits<int64_t>::max();
 
-std::string Quote(std::string_view text) { return "\"" + std::string(text.substr(0, 80)) + "\""; }
-
 Status CheckDnsLabel(const Field& field, const std::string& value) {
   if (IsDnsLabel(value)) return core::Ok();
   return field.Fail(
       "must be a DNS-1123 label (at most 63 lowercase letters, digits and '-', starting and "
       "ending with a letter or digit), got " +
-      Quote(value));
+      core::QuoteForMessage(value));
 }
 
 // A list of DNS-1123 names without repeats (roles, instruction names).
@@ -38,7 +37,8 @@ Result<std::vector<std::string>> NameList(const Field& field, size_t max_items) 
   std::set<std::string_view> seen;
   for (size_t i = 0; i < names.size(); ++i) {
     AGENTD_RETURN_IF_ERROR(CheckDnsLabel(field.Item(i), names[i]));
-    if (!seen.insert(names[i]).second) return field.Fail("lists " + Quote(names[i]) + " twice");
+    if (!seen.insert(names[i]).second)
+      return field.Fail("lists " + core::QuoteForMessage(names[i]) + " twice");
   }
   return names;
 }
@@ -65,7 +65,7 @@ Result<ObjectMeta> DecodeMeta(const Field& field, DocContext& ctx, std::string_v
   AGENTD_ASSIGN_OR_RETURN(meta.labels, field["labels"].StringMap(64, kMaxNameLength));
   for (const auto& [key, value] : meta.labels) {
     if (!IsQualifiedName(key)) {
-      return field["labels"].Fail("has an invalid key " + Quote(key) +
+      return field["labels"].Fail("has an invalid key " + core::QuoteForMessage(key) +
                                   " (want [prefix/]name, the name at most 63 characters of "
                                   "letters, digits, '-', '_' and '.')");
     }
@@ -73,7 +73,7 @@ Result<ObjectMeta> DecodeMeta(const Field& field, DocContext& ctx, std::string_v
       return field["labels"][key].Fail(
           "must be at most 63 letters, digits, '-', '_' and '.', starting and ending with a "
           "letter or digit, got " +
-          Quote(value));
+          core::QuoteForMessage(value));
     }
   }
 
@@ -83,7 +83,7 @@ Result<ObjectMeta> DecodeMeta(const Field& field, DocContext& ctx, std::string_v
   size_t total = 0;
   for (const auto& [key, value] : meta.annotations) {
     if (!IsQualifiedName(key)) {
-      return field["annotations"].Fail("has an invalid key " + Quote(key));
+      return field["annotations"].Fail("has an invalid key " + core::QuoteForMessage(key));
     }
     total += key.size() + value.size();
   }
@@ -135,7 +135,7 @@ Result<SecretSource> DecodeSecretSource(const Field& field) {
       return field["env"].Fail(
           "must be an environment variable name ([A-Za-z_][A-Za-z0-9_]*), "
           "got " +
-          Quote(*env));
+          core::QuoteForMessage(*env));
     }
     out.env = *env;
     return out;
@@ -145,11 +145,12 @@ Result<SecretSource> DecodeSecretSource(const Field& field) {
   AGENTD_ASSIGN_OR_RETURN(secret.name, ref["name"].RequiredString(kMaxShortString));
   if (!IsDnsSubdomain(secret.name)) {
     return ref["name"].Fail("must be a Kubernetes Secret name (DNS-1123 subdomain), got " +
-                            Quote(secret.name));
+                            core::QuoteForMessage(secret.name));
   }
   AGENTD_ASSIGN_OR_RETURN(secret.key, ref["key"].RequiredString(kMaxShortString));
   if (!IsSecretKey(secret.key)) {
-    return ref["key"].Fail("must be letters, digits, '-', '_' and '.', got " + Quote(secret.key));
+    return ref["key"].Fail("must be letters, digits, '-', '_' and '.', got " +
+                           core::QuoteForMessage(secret.key));
   }
   out.secret_ref = std::move(secret);
   return out;
@@ -178,13 +179,14 @@ Result<ModelSpec> DecodeModelSpec(const Field& spec) {
   if (out.provider != kProviderOpenAi && out.provider != kProviderAnthropic &&
       out.provider != kProviderOpenAiCompatible) {
     return spec["provider"].Fail("must be one of openai, anthropic, openai-compatible, got " +
-                                 Quote(out.provider));
+                                 core::QuoteForMessage(out.provider));
   }
 
   AGENTD_ASSIGN_OR_RETURN(auto base_url, spec["baseUrl"].OptionalString(kMaxUrlBytes));
   if (base_url && !base_url->empty()) {
     if (!IsHttpUrl(*base_url)) {
-      return spec["baseUrl"].Fail("must be an http:// or https:// URL, got " + Quote(*base_url));
+      return spec["baseUrl"].Fail("must be an http:// or https:// URL, got " +
+                                  core::QuoteForMessage(*base_url));
     }
     // Clients append paths such as "/chat/completions".
     while (base_url->ends_with('/')) base_url->pop_back();
@@ -199,7 +201,7 @@ Result<ModelSpec> DecodeModelSpec(const Field& spec) {
   AGENTD_ASSIGN_OR_RETURN(out.model, spec["model"].RequiredString(256));
   if (!IsSafeToken(out.model)) {
     return spec["model"].Fail("must not contain whitespace or start with '-', got " +
-                              Quote(out.model));
+                              core::QuoteForMessage(out.model));
   }
 
   AGENTD_ASSIGN_OR_RETURN(out.api_key, DecodeSecretSource(spec["apiKey"]));
@@ -239,11 +241,13 @@ Result<ModelSpec> DecodeModelSpec(const Field& spec) {
     LocalWeights w;
     AGENTD_ASSIGN_OR_RETURN(w.url, weights["url"].RequiredString(kMaxUrlBytes));
     if (!IsHttpUrl(w.url)) {
-      return weights["url"].Fail("must be an http:// or https:// URL, got " + Quote(w.url));
+      return weights["url"].Fail("must be an http:// or https:// URL, got " +
+                                 core::QuoteForMessage(w.url));
     }
     AGENTD_ASSIGN_OR_RETURN(w.sha256, weights["sha256"].RequiredString(64 + 1));
     if (!IsSha256Hex(w.sha256)) {
-      return weights["sha256"].Fail("must be 64 hexadecimal digits, got " + Quote(w.sha256));
+      return weights["sha256"].Fail("must be 64 hexadecimal digits, got " +
+                                    core::QuoteForMessage(w.sha256));
     }
     std::transform(w.sha256.begin(), w.sha256.end(), w.sha256.begin(),
                    [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
@@ -301,7 +305,7 @@ Result<InstructionSpec> DecodeInstructionSpec(const Field& spec) {
           "ordered by name");
     }
   } else {
-    return spec["scope"].Fail("must be global or local, got " + Quote(scope));
+    return spec["scope"].Fail("must be global or local, got " + core::QuoteForMessage(scope));
   }
   AGENTD_ASSIGN_OR_RETURN(out.text, spec["text"].RequiredString(kMaxTextBytes));
   return out;
@@ -362,7 +366,7 @@ Result<AgentSpec> DecodeAgentSpec(const Field& spec, const ObjectMeta& meta) {
   } else if (*runtime == "command") {
     out.runtime = AgentRuntime::kCommand;
   } else {
-    return spec["runtime"].Fail("must be llm or command, got " + Quote(*runtime));
+    return spec["runtime"].Fail("must be llm or command, got " + core::QuoteForMessage(*runtime));
   }
 
   AGENTD_ASSIGN_OR_RETURN(auto model, spec["model"].OptionalString(kMaxShortString));
@@ -391,10 +395,11 @@ Result<AgentSpec> DecodeAgentSpec(const Field& spec, const ObjectMeta& meta) {
     const std::string& tool = out.tools[i];
     if (std::find(std::begin(kToolNames), std::end(kToolNames), tool) == std::end(kToolNames)) {
       return spec["tools"].Item(i).Fail(
-          "must be one of read_file, write_file, list_files, shell, got " + Quote(tool));
+          "must be one of read_file, write_file, list_files, shell, got " +
+          core::QuoteForMessage(tool));
     }
     if (!seen_tools.insert(tool).second)
-      return spec["tools"].Fail("lists " + Quote(tool) + " twice");
+      return spec["tools"].Fail("lists " + core::QuoteForMessage(tool) + " twice");
   }
 
   Field workspace = spec["workspace"];
@@ -405,14 +410,14 @@ Result<AgentSpec> DecodeAgentSpec(const Field& spec, const ObjectMeta& meta) {
     return workspace["repo"].Fail(
         "must be a git URL without whitespace, not starting with '-', "
         "got " +
-        Quote(out.workspace.repo));
+        core::QuoteForMessage(out.workspace.repo));
   }
   AGENTD_ASSIGN_OR_RETURN(auto branch, workspace["branch"].OptionalString(255));
   out.workspace.branch = branch.value_or("");
   if (!out.workspace.branch.empty()) {
     if (!IsGitRefName(out.workspace.branch)) {
       return workspace["branch"].Fail("must be a git branch name, got " +
-                                      Quote(out.workspace.branch));
+                                      core::QuoteForMessage(out.workspace.branch));
     }
     if (out.workspace.repo.empty()) return workspace["branch"].Fail("needs workspace.repo");
   }
@@ -425,13 +430,13 @@ Result<AgentSpec> DecodeAgentSpec(const Field& spec, const ObjectMeta& meta) {
   out.resources.cpu = cpu.value_or("");
   if (!out.resources.cpu.empty() && !IsCpuQuantity(out.resources.cpu)) {
     return resources["cpu"].Fail("must be a CPU quantity such as \"2\", \"0.5\" or \"500m\", got " +
-                                 Quote(out.resources.cpu));
+                                 core::QuoteForMessage(out.resources.cpu));
   }
   AGENTD_ASSIGN_OR_RETURN(auto memory, resources["memory"].OptionalString(32));
   out.resources.memory = memory.value_or("");
   if (!out.resources.memory.empty() && !IsMemoryQuantity(out.resources.memory)) {
     return resources["memory"].Fail("must be a memory quantity such as \"512Mi\" or \"2Gi\", got " +
-                                    Quote(out.resources.memory));
+                                    core::QuoteForMessage(out.resources.memory));
   }
   AGENTD_ASSIGN_OR_RETURN(int64_t gpu, resources["gpu"].Int(0, 64, 0));
   out.resources.gpu = static_cast<int>(gpu);
@@ -442,7 +447,7 @@ Result<AgentSpec> DecodeAgentSpec(const Field& spec, const ObjectMeta& meta) {
   AGENTD_ASSIGN_OR_RETURN(out.env, spec["env"].StringMap(256, 32 * 1024));
   for (const auto& [key, value] : out.env) {
     if (!IsEnvVarName(key)) {
-      return spec["env"].Fail("has an invalid variable name " + Quote(key) +
+      return spec["env"].Fail("has an invalid variable name " + core::QuoteForMessage(key) +
                               " (want [A-Za-z_][A-Za-z0-9_]*)");
     }
   }
@@ -451,7 +456,7 @@ Result<AgentSpec> DecodeAgentSpec(const Field& spec, const ObjectMeta& meta) {
   out.image = image.value_or("");
   if (!out.image.empty() && !IsSafeToken(out.image)) {
     return spec["image"].Fail("must be a container image reference without whitespace, got " +
-                              Quote(out.image));
+                              core::QuoteForMessage(out.image));
   }
   return out;
 }
@@ -501,11 +506,12 @@ Result<AnyObject> DecodeObject(const Json& doc, DocContext& ctx) {
   AGENTD_ASSIGN_OR_RETURN(std::string api_version, root["apiVersion"].RequiredString(128));
   if (api_version != kApiVersion) {
     return root["apiVersion"].Fail("must be \"" + std::string(kApiVersion) + "\", got " +
-                                   Quote(api_version));
+                                   core::QuoteForMessage(api_version));
   }
   AGENTD_ASSIGN_OR_RETURN(std::string kind, root["kind"].RequiredString(128));
   if (kind != "Model" && kind != "Instruction" && kind != "Agent") {
-    return root["kind"].Fail("must be one of Model, Instruction, Agent, got " + Quote(kind));
+    return root["kind"].Fail("must be one of Model, Instruction, Agent, got " +
+                             core::QuoteForMessage(kind));
   }
   ctx.SetObject(kind, "");
   AGENTD_ASSIGN_OR_RETURN(ObjectMeta meta, DecodeMeta(root["metadata"], ctx, kind));
@@ -528,7 +534,7 @@ Result<T> TypedFromJson(const Json& doc, std::string_view where, std::string_vie
   if (auto* typed = std::get_if<T>(&object)) return std::move(*typed);
   std::string prefix = where.empty() ? "" : std::string(where) + ": ";
   return core::InvalidArgument(prefix + "kind must be " + std::string(want) + ", got " +
-                               Quote(KindOf(object)));
+                               core::QuoteForMessage(KindOf(object)));
 }
 
 }  // namespace

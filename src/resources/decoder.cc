@@ -5,6 +5,8 @@
 #include <charconv>
 #include <limits>
 
+#include "core/text.h"
+
 namespace agentd::resources {
 
 using core::Error;
@@ -13,26 +15,6 @@ using core::Result;
 using core::Status;
 
 namespace {
-
-std::string Quote(std::string_view text) { return "\"" + std::string(text.substr(0, 80)) + "\""; }
-
-// Levenshtein distance, case-insensitive: small enough to suggest a typo's intended field.
-size_t EditDistance(std::string_view a, std::string_view b) {
-  std::vector<size_t> row(b.size() + 1);
-  for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
-  for (size_t i = 1; i <= a.size(); ++i) {
-    size_t diagonal = row[0];
-    row[0] = i;
-    for (size_t j = 1; j <= b.size(); ++j) {
-      size_t above = row[j];
-      bool same = std::tolower(static_cast<unsigned char>(a[i - 1])) ==
-                  std::tolower(static_cast<unsigned char>(b[j - 1]));
-      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (same ? 0 : 1)});
-      diagonal = above;
-    }
-  }
-  return row[b.size()];
-}
 
 std::string JoinPath(const std::string& parent, std::string_view key) {
   return parent.empty() ? std::string(key) : parent + "." + std::string(key);
@@ -73,7 +55,7 @@ Error DocContext::Fail(std::string_view path, std::string_view message) const {
   }
   if (!kind_.empty()) {
     out += kind_;
-    if (!name_.empty()) out += " " + Quote(name_);
+    if (!name_.empty()) out += " " + core::QuoteForMessage(name_);
     out += ": ";
   }
   if (!path.empty()) out += std::string(path) + " ";
@@ -113,12 +95,12 @@ Status Field::ExpectObject(std::initializer_list<std::string_view> known) const 
     std::string_view closest;
     size_t best = std::numeric_limits<size_t>::max();
     for (std::string_view candidate : known) {
-      size_t distance = EditDistance(key, candidate);
+      size_t distance = core::EditDistance(key, candidate);
       if (distance < best) best = distance, closest = candidate;
     }
     std::string message = "is not a known field";
     if (best <= 2 && best < key.size()) {
-      message += " (did you mean " + Quote(closest) + "?)";
+      message += " (did you mean " + core::QuoteForMessage(closest) + "?)";
     } else {
       message += "; known fields:";
       for (std::string_view candidate : known) message += " " + std::string(candidate);

@@ -9,6 +9,7 @@
 #include "core/env.h"
 #include "core/ids.h"
 #include "core/log.h"
+#include "core/text.h"
 #include "resources/codec.h"
 #include "server/event_stream.h"
 #include "server/problem.h"
@@ -40,16 +41,6 @@ constexpr size_t kMaxIdempotencyKey = 128;
 
 bool StartsWith(std::string_view text, std::string_view prefix) {
   return text.substr(0, prefix.size()) == prefix;
-}
-
-// A short, safe rendering of untrusted text for messages.
-std::string Quote(std::string_view text) {
-  constexpr size_t kMax = 80;
-  std::string out = "\"";
-  out += text.substr(0, kMax);
-  if (text.size() > kMax) out += "...";
-  out += "\"";
-  return out;
 }
 
 // The method as a metric label: a fixed set, so clients cannot mint label values.
@@ -160,12 +151,13 @@ core::Status ParseLabelSelector(const std::vector<std::string>& values,
     for (const std::string& pair : core::SplitList(value, ',')) {
       size_t eq = pair.find('=');
       if (eq == std::string::npos) {
-        return core::InvalidArgument("label filter " + Quote(pair) + " must be key=value");
+        return core::InvalidArgument("label filter " + core::QuoteForMessage(pair) +
+                                     " must be key=value");
       }
       std::string key = pair.substr(0, eq);
       std::string val = pair.substr(eq + 1);
       if (!api::v1::IsLabelKey(key) || !api::v1::IsLabelValue(val)) {
-        return core::InvalidArgument("label filter " + Quote(pair) +
+        return core::InvalidArgument("label filter " + core::QuoteForMessage(pair) +
                                      " is not a valid label key=value");
       }
       labels[key] = val;
@@ -281,7 +273,7 @@ void ApiServer::Handle(net::HttpRequest&& request, std::shared_ptr<net::Responde
   }
   if (call.route.id == RouteId::kNotFound) {
     call.Send(ProblemResponse(404, "not_found", "Not found",
-                              "no such resource: " + Quote(call.request.path)));
+                              "no such resource: " + core::QuoteForMessage(call.request.path)));
     return;
   }
   if (!MethodAllowed(call.request.method, call.route.allow)) {
@@ -289,8 +281,8 @@ void ApiServer::Handle(net::HttpRequest&& request, std::shared_ptr<net::Responde
     std::string detail =
         catalog ? "the catalog is read-only through the API: objects are loaded from the "
                   "--config directory"
-                : "method " + Quote(call.request.method) + " is not allowed here; use " +
-                      std::string(call.route.allow);
+                : "method " + core::QuoteForMessage(call.request.method) +
+                      " is not allowed here; use " + std::string(call.route.allow);
     net::HttpResponse response =
         ProblemResponse(405, "method_not_allowed", "Method not allowed", detail);
     response.headers.emplace_back("Allow", std::string(call.route.allow));
@@ -435,7 +427,7 @@ void ApiServer::ListRuns(Call& call) {
 namespace {
 
 core::Error RunNotFound(std::string_view id) {
-  return core::NotFound("run " + Quote(id) + " not found");
+  return core::NotFound("run " + core::QuoteForMessage(id) + " not found");
 }
 
 }  // namespace
@@ -597,7 +589,8 @@ void ApiServer::Catalog(Call& call) {
     }
   }
   if (!found) {
-    call.Fail(core::NotFound(std::string(singular) + " " + Quote(name) + " not found"));
+    call.Fail(
+        core::NotFound(std::string(singular) + " " + core::QuoteForMessage(name) + " not found"));
     return;
   }
   call.Send(JsonResponse(200, *found));

@@ -7,6 +7,7 @@
 #include <openssl/evp.h>
 
 #include "core/hash.h"
+#include "core/text.h"
 
 namespace agentd::api::v1 {
 
@@ -15,16 +16,6 @@ namespace {
 constexpr std::string_view kWhere = "run request";
 constexpr std::array<std::string_view, 6> kFields = {"agent",    "input",           "parameters",
                                                      "priority", "deadlineSeconds", "labels"};
-
-// Quotes untrusted text for an error message, cut to a readable length.
-std::string Quote(std::string_view text) {
-  constexpr size_t kMax = 64;
-  std::string out = "\"";
-  out += text.substr(0, kMax);
-  if (text.size() > kMax) out += "...";
-  out += "\"";
-  return out;
-}
 
 std::string TypeName(const core::Json& value) {
   if (value.is_number_integer() || value.is_number_unsigned()) return "integer";
@@ -37,28 +28,14 @@ core::Error WrongType(std::string_view field, std::string_view expected, const c
                                std::string(expected) + ", got " + TypeName(got));
 }
 
-size_t EditDistance(std::string_view a, std::string_view b) {
-  std::vector<size_t> row(b.size() + 1);
-  for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
-  for (size_t i = 1; i <= a.size(); ++i) {
-    size_t diagonal = row[0];
-    row[0] = i;
-    for (size_t j = 1; j <= b.size(); ++j) {
-      size_t above = row[j];
-      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] == b[j - 1] ? 0 : 1)});
-      diagonal = above;
-    }
-  }
-  return row[b.size()];
-}
-
 core::Error UnknownField(std::string_view name) {
-  std::string message = "unknown field " + Quote(name) + " in " + std::string(kWhere);
+  std::string message =
+      "unknown field " + core::QuoteForMessage(name) + " in " + std::string(kWhere);
   if (name.size() <= 64) {
     std::string_view best;
     size_t best_distance = 3;
     for (std::string_view known : kFields) {
-      size_t d = EditDistance(name, known);
+      size_t d = core::EditDistance(name, known);
       if (d < best_distance) {
         best = known;
         best_distance = d;
@@ -259,7 +236,7 @@ core::Status ValidateSubmitBody(const SubmitBody& body) {
     return core::InvalidArgument(
         "field \"agent\" must be an agent name (1-63 lowercase letters, digits or '-', starting "
         "and ending with a letter or digit), got " +
-        Quote(body.agent));
+        core::QuoteForMessage(body.agent));
   }
   if (body.input.size() > kMaxInputBytes) {
     return core::InvalidArgument("field \"input\" is " + std::to_string(body.input.size()) +
@@ -293,13 +270,14 @@ core::Status ValidateSubmitBody(const SubmitBody& body) {
   for (const auto& [key, value] : body.labels) {
     if (!IsLabelKey(key)) {
       return core::InvalidArgument(
-          "label key " + Quote(key) +
+          "label key " + core::QuoteForMessage(key) +
           " is not valid: an optional DNS subdomain prefix and '/', then 1-63 letters, digits, "
           "'-', '_' or '.', starting and ending with a letter or digit");
     }
     if (!IsLabelValue(value)) {
       return core::InvalidArgument(
-          "label " + Quote(key) + " has an invalid value " + Quote(value) +
+          "label " + core::QuoteForMessage(key) + " has an invalid value " +
+          core::QuoteForMessage(value) +
           ": at most 63 letters, digits, '-', '_' or '.', starting and ending with a letter or "
           "digit (or empty)");
     }
