@@ -29,14 +29,18 @@ if command -v clang++ >/dev/null 2>&1 && [[ -f tests/fuzz/CMakeLists.txt ]]; the
   cmake -S . -B build/fuzz -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_COMPILER=clang++ \
     -DAGENTD_FUZZ=ON -DAGENTD_WERROR=OFF -DAGENTD_BUILD_TESTS=OFF -DAGENTD_BUILD_BENCH=OFF >/dev/null
   cmake --build build/fuzz --target fuzz_targets -j "$jobs"
+  # A fixed seed and a fixed number of inputs per target keep the run reproducible: the same
+  # binary and corpus explore the same inputs here and in CI (a time budget would not).
+  declare -A runs=([submit_fuzz]=100000 [runner_event_fuzz]=100000 [objects_fuzz]=3000)
+  mkdir -p build/fuzz/findings
   for f in build/fuzz/tests/fuzz/*_fuzz; do
+    name=$(basename "$f")
     # Fuzz a scratch copy of the seed corpus so new inputs do not land in the source tree.
     work=$(mktemp -d)
-    cp -r "tests/fuzz/corpus/$(basename "$f")/." "$work/"
-    # A crash, a leak, an input slower than 10 s or one that needs over 2 GB fails the suite
+    cp -r "tests/fuzz/corpus/$name/." "$work/"
+    # A crash, a leak, an input slower than 30 s or one that needs over 2 GB fails the suite
     # (pipefail); the input is kept under build/fuzz/findings/ for reproduction.
-    mkdir -p build/fuzz/findings
-    timeout 600 "$f" -max_total_time="${AGENTD_FUZZ_SECONDS:-20}" -max_len=65536 -timeout=10 \
+    timeout 600 "$f" -seed=1 -runs="${runs[$name]:-10000}" -max_len=65536 -timeout=30 \
       -rss_limit_mb=2048 -print_final_stats=0 -artifact_prefix=build/fuzz/findings/ \
       "$work" 2>&1 | tail -1
     rm -rf "$work"
