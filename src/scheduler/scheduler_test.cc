@@ -178,6 +178,13 @@ class SchedulerTest : public ::testing::Test {
     schedulers_.back()->SetExecutor(executor_);
     return *schedulers_.back();
   }
+  // A scheduler that has recovered (from an empty or prepared store) and is dispatching.
+  Scheduler& StartScheduler(Scheduler::Options options = {}) {
+    Scheduler& scheduler = MakeScheduler(std::move(options));
+    EXPECT_TRUE(scheduler.Recover().ok());
+    scheduler.Start();
+    return scheduler;
+  }
   Scheduler::Options Concurrency(int n) {
     Scheduler::Options options;
     options.global_concurrency = n;
@@ -268,9 +275,7 @@ class SchedulerTest : public ::testing::Test {
 };
 
 TEST_F(SchedulerTest, RejectsAnUnknownAgentWithoutStoringAnything) {
-  auto& scheduler = MakeScheduler();
-  ASSERT_TRUE(scheduler.Recover().ok());
-  scheduler.Start();
+  auto& scheduler = StartScheduler();
   auto created = Submit(scheduler, {.agent = "triage"});
   ASSERT_FALSE(created.ok());
   EXPECT_EQ(created.error().code, core::ErrorCode::kInvalidArgument);
@@ -281,9 +286,7 @@ TEST_F(SchedulerTest, RejectsAnUnknownAgentWithoutStoringAnything) {
 }
 
 TEST_F(SchedulerTest, StartsASubmittedRunAndRecordsItsHandle) {
-  auto& scheduler = MakeScheduler();
-  ASSERT_TRUE(scheduler.Recover().ok());
-  scheduler.Start();
+  auto& scheduler = StartScheduler();
   auto created = Submit(scheduler, {.agent = "developer",
                                     .input = "add a README",
                                     .labels = {{"team", "infra"}},
@@ -320,9 +323,7 @@ TEST_F(SchedulerTest, StartsASubmittedRunAndRecordsItsHandle) {
 }
 
 TEST_F(SchedulerTest, RepeatedIdempotencyKeyReturnsTheFirstRunAndQueuesItOnce) {
-  auto& scheduler = MakeScheduler(Concurrency(0));
-  ASSERT_TRUE(scheduler.Recover().ok());
-  scheduler.Start();
+  auto& scheduler = StartScheduler(Concurrency(0));
   auto first = Submit(scheduler, {.agent = "developer", .input = "x", .idempotency_key = "k1"});
   auto second = Submit(scheduler, {.agent = "developer", .input = "x", .idempotency_key = "k1"});
   ASSERT_TRUE(first.ok() && second.ok());
@@ -357,9 +358,7 @@ TEST_F(SchedulerTest, StartsRunsByPriorityThenAge) {
 }
 
 TEST_F(SchedulerTest, NeverRunsMoreThanTheGlobalLimit) {
-  auto& scheduler = MakeScheduler(Concurrency(2));
-  ASSERT_TRUE(scheduler.Recover().ok());
-  scheduler.Start();
+  auto& scheduler = StartScheduler(Concurrency(2));
   std::vector<std::string> ids;
   for (int i = 0; i < 3; ++i) ids.push_back(SubmitOk(scheduler, {.agent = "developer"}));
 
@@ -400,9 +399,7 @@ TEST_F(SchedulerTest, HonoursThePerAgentLimitWithoutBlockingOtherAgents) {
 }
 
 TEST_F(SchedulerTest, StoresRunnerEventsWithUsageAndPublishesThemAfterCommit) {
-  auto& scheduler = MakeScheduler();
-  ASSERT_TRUE(scheduler.Recover().ok());
-  scheduler.Start();
+  auto& scheduler = StartScheduler();
   const std::string id = SubmitOk(scheduler, {.agent = "developer"});
   executor_->WaitForStarts(1);
   WaitForPhase(id, Phase::kRunning);
@@ -473,9 +470,7 @@ TEST_F(SchedulerTest, StoresRunnerEventsWithUsageAndPublishesThemAfterCommit) {
 }
 
 TEST_F(SchedulerTest, FailedRunCountsAsAnErrorWithItsReason) {
-  auto& scheduler = MakeScheduler();
-  ASSERT_TRUE(scheduler.Recover().ok());
-  scheduler.Start();
+  auto& scheduler = StartScheduler();
   const std::string id = SubmitOk(scheduler, {.agent = "developer"});
   executor_->WaitForStarts(1);
   ExitInfo exit;
@@ -492,9 +487,7 @@ TEST_F(SchedulerTest, FailedRunCountsAsAnErrorWithItsReason) {
 }
 
 TEST_F(SchedulerTest, CancelsAQueuedRunAtOnceAndNeverStartsIt) {
-  auto& scheduler = MakeScheduler(Concurrency(1));
-  ASSERT_TRUE(scheduler.Recover().ok());
-  scheduler.Start();
+  auto& scheduler = StartScheduler(Concurrency(1));
   const std::string blocker = SubmitOk(scheduler, {.agent = "developer"});
   executor_->WaitForStarts(1);
   const std::string queued = SubmitOk(scheduler, {.agent = "developer"});
@@ -513,9 +506,7 @@ TEST_F(SchedulerTest, CancelsAQueuedRunAtOnceAndNeverStartsIt) {
 }
 
 TEST_F(SchedulerTest, CancelsARunningRunByStoppingItAndEndsCancelledOnExit) {
-  auto& scheduler = MakeScheduler();
-  ASSERT_TRUE(scheduler.Recover().ok());
-  scheduler.Start();
+  auto& scheduler = StartScheduler();
   const std::string id = SubmitOk(scheduler, {.agent = "developer"});
   executor_->WaitForStarts(1);
   WaitForPhase(id, Phase::kRunning);
@@ -540,18 +531,14 @@ TEST_F(SchedulerTest, CancelsARunningRunByStoppingItAndEndsCancelledOnExit) {
 }
 
 TEST_F(SchedulerTest, CancelOfAnUnknownRunIsNotFound) {
-  auto& scheduler = MakeScheduler();
-  ASSERT_TRUE(scheduler.Recover().ok());
-  scheduler.Start();
+  auto& scheduler = StartScheduler();
   auto result = scheduler.Cancel("run-01jx0000000000000000000000", "alice");
   ASSERT_FALSE(result.ok());
   EXPECT_EQ(result.error().code, core::ErrorCode::kNotFound);
 }
 
 TEST_F(SchedulerTest, StopsARunPastItsDeadlineAndEndsTimedOut) {
-  auto& scheduler = MakeScheduler();
-  ASSERT_TRUE(scheduler.Recover().ok());
-  scheduler.Start();
+  auto& scheduler = StartScheduler();
   const std::string id = SubmitOk(scheduler, {.agent = "developer"});  // agent timeout 60 s
   executor_->WaitForStarts(1);
   WaitForPhase(id, Phase::kRunning);
@@ -571,9 +558,7 @@ TEST_F(SchedulerTest, StopsARunPastItsDeadlineAndEndsTimedOut) {
 }
 
 TEST_F(SchedulerTest, TheRunsOwnDeadlineWinsOverTheAgentTimeout) {
-  auto& scheduler = MakeScheduler();
-  ASSERT_TRUE(scheduler.Recover().ok());
-  scheduler.Start();
+  auto& scheduler = StartScheduler();
   const std::string id = SubmitOk(scheduler, {.agent = "developer", .deadline = 5s});
   executor_->WaitForStarts(1);
   WaitForPhase(id, Phase::kRunning);
@@ -587,9 +572,7 @@ TEST_F(SchedulerTest, TheRunsOwnDeadlineWinsOverTheAgentTimeout) {
 TEST_F(SchedulerTest, StopsARunnerThatNeverReportsIn) {
   Scheduler::Options options;
   options.start_timeout = 30s;
-  auto& scheduler = MakeScheduler(options);
-  ASSERT_TRUE(scheduler.Recover().ok());
-  scheduler.Start();
+  auto& scheduler = StartScheduler(options);
   const std::string id = SubmitOk(scheduler, {.agent = "developer"});
   executor_->WaitForStarts(1);
   WaitForPhase(id, Phase::kRunning);
@@ -603,9 +586,7 @@ TEST_F(SchedulerTest, StopsARunnerThatNeverReportsIn) {
 }
 
 TEST_F(SchedulerTest, TimesOutARunThatWaitedInTheQueuePastItsDeadline) {
-  auto& scheduler = MakeScheduler(Concurrency(1));
-  ASSERT_TRUE(scheduler.Recover().ok());
-  scheduler.Start();
+  auto& scheduler = StartScheduler(Concurrency(1));
   SubmitOk(scheduler, {.agent = "developer"});
   executor_->WaitForStarts(1);
   const std::string waiting = SubmitOk(scheduler, {.agent = "developer", .deadline = 10s});
@@ -651,9 +632,7 @@ TEST_F(SchedulerTest, FailsARunTheExecutorCannotStart) {
 }
 
 TEST_F(SchedulerTest, FailsARunWhoseAgentLeftTheCatalogBeforeItStarted) {
-  auto& scheduler = MakeScheduler(Concurrency(0));
-  ASSERT_TRUE(scheduler.Recover().ok());
-  scheduler.Start();
+  auto& scheduler = StartScheduler(Concurrency(0));
   const std::string id = SubmitOk(scheduler, {.agent = "reviewer"});
   catalog_.Replace(fixtures::MakeSnapshot({fixtures::MakeAgent("developer", "local")}));
   schedulers_.back()->Shutdown();
@@ -752,9 +731,7 @@ TEST_F(SchedulerTest, ARestartAdoptsWhatTheFirstSchedulerStarted) {
 }
 
 TEST_F(SchedulerTest, IgnoresTheExitOfAStaleAttempt) {
-  auto& scheduler = MakeScheduler();
-  ASSERT_TRUE(scheduler.Recover().ok());
-  scheduler.Start();
+  auto& scheduler = StartScheduler();
   const std::string id = SubmitOk(scheduler, {.agent = "developer"});
   executor_->WaitForStarts(1);
   WaitForPhase(id, Phase::kRunning);
