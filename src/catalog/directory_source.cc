@@ -112,33 +112,53 @@ Result<std::string> ReadFile(const fs::path& path) {
   return text;
 }
 
-// Adds `object` to its kind's map, failing if the name is taken.
+// Adds `object` to its kind's map. When the name is taken, leaves the snapshot as it is and
+// returns where the first definition was read from.
 template <typename T>
-Status Insert(std::map<std::string, T, std::less<>>* objects, T object, std::string_view kind,
-              const std::string& location, Snapshot* snapshot) {
+std::optional<std::string> Insert(std::map<std::string, T, std::less<>>* objects, T object,
+                                  std::string_view kind, const std::string& location,
+                                  Snapshot* snapshot) {
   std::string key = std::string(kind) + "/" + object.metadata.name;
-  if (objects->contains(object.metadata.name)) {
-    return core::InvalidArgument(std::string(kind) + " \"" + object.metadata.name +
-                                 "\" is defined twice: at " + snapshot->locations[key] +
-                                 " and at " + location);
-  }
+  if (objects->contains(object.metadata.name)) return snapshot->locations[key];
   snapshot->locations[key] = location;
   std::string name = object.metadata.name;
   objects->emplace(std::move(name), std::move(object));
-  return core::Ok();
+  return std::nullopt;
+}
+
+// Adds the object to the snapshot; on a name defined twice returns the earlier location.
+std::optional<std::string> AddObject(resources::AnyObject object, const std::string& location,
+                                     Snapshot* snapshot) {
+  struct Visitor {
+    const std::string& location;
+    Snapshot* snapshot;
+    std::optional<std::string> operator()(resources::Model& model) const {
+      return Insert(&snapshot->models, std::move(model), "Model", location, snapshot);
+    }
+    std::optional<std::string> operator()(resources::Instruction& instruction) const {
+      return Insert(&snapshot->instructions, std::move(instruction), "Instruction", location,
+                    snapshot);
+    }
+    std::optional<std::string> operator()(resources::Agent& agent) const {
+      return Insert(&snapshot->agents, std::move(agent), "Agent", location, snapshot);
+    }
+    std::optional<std::string> operator()(resources::Budget& budget) const {
+      return Insert(&snapshot->budgets, std::move(budget), "Budget", location, snapshot);
+    }
+    std::optional<std::string> operator()(resources::TierPolicy& policy) const {
+      return Insert(&snapshot->tier_policies, std::move(policy), "TierPolicy", location, snapshot);
+    }
+  };
+  return std::visit(Visitor{location, snapshot}, object);
 }
 
 Status Add(resources::LocatedObject located, Snapshot* snapshot) {
-  const std::string& location = located.location;
-  if (auto* model = std::get_if<resources::Model>(&located.object)) {
-    return Insert(&snapshot->models, std::move(*model), "Model", location, snapshot);
-  }
-  if (auto* instruction = std::get_if<resources::Instruction>(&located.object)) {
-    return Insert(&snapshot->instructions, std::move(*instruction), "Instruction", location,
-                  snapshot);
-  }
-  return Insert(&snapshot->agents, std::get<resources::Agent>(std::move(located.object)), "Agent",
-                location, snapshot);
+  std::string kind(resources::KindOf(located.object));
+  std::string name = resources::MetaOf(located.object).name;
+  auto first = AddObject(std::move(located.object), located.location, snapshot);
+  if (!first) return core::Ok();
+  return core::InvalidArgument(kind + " \"" + name + "\" is defined twice: at " + *first +
+                               " and at " + located.location);
 }
 
 fs::path AbsoluteNormal(const fs::path& path) {
@@ -149,6 +169,42 @@ fs::path AbsoluteNormal(const fs::path& path) {
 }
 
 }  // namespace
+
+Result<std::vector<fs::path>> ListObjectFiles(const fs::path& root) {
+  AGENTD_ASSIGN_OR_RETURN(Tree tree, ListTree(root));
+  return std::move(tree.files);
+}
+
+Result<DirectoryReport> CheckDirectory(const fs::path& root) {
+  AGENTD_ASSIGN_OR_RETURN(Tree tree, ListTree(root));
+  DirectoryReport report;
+  report.snapshot.origin = "dir:" + root.string();
+  report.files = tree.files.size();
+  for (const fs::path& file : tree.files) {
+    auto text = ReadFile(file);
+    if (!text.ok()) {
+      report.problems.push_back(text.error().message);
+      continue;
+    }
+    resources::ParseReport parsed =
+        resources::ParseLocatedObjectsReportingAll(*text, file.string());
+    report.objects += parsed.documents;
+    for (core::Error& error : parsed.errors) report.problems.push_back(std::move(error.message));
+    for (resources::LocatedObject& located : parsed.objects) {
+      std::string kind(resources::KindOf(located.object));
+      std::string name = resources::MetaOf(located.object).name;
+      auto first = AddObject(std::move(located.object), located.location, &report.snapshot);
+      if (first) {
+        report.problems.push_back(located.location + ": " + kind + " \"" + name +
+                                  "\" is defined twice (first at " + *first + ")");
+      }
+    }
+  }
+  for (core::Error& error : FindReferenceProblems(report.snapshot)) {
+    report.problems.push_back(std::move(error.message));
+  }
+  return report;
+}
 
 Result<Snapshot> LoadSnapshotFromDirectory(const fs::path& root) {
   AGENTD_ASSIGN_OR_RETURN(Tree tree, ListTree(root));
@@ -339,7 +395,9 @@ void DirectoryCatalogSource::Publish(Snapshot snapshot) {
                                    {"generation", shared->generation},
                                    {"models", shared->models.size()},
                                    {"instructions", shared->instructions.size()},
-                                   {"agents", shared->agents.size()}});
+                                   {"agents", shared->agents.size()},
+                                   {"budgets", shared->budgets.size()},
+                                   {"tierPolicies", shared->tier_policies.size()}});
   if (options_.on_change) options_.on_change(*shared);
 }
 

@@ -16,6 +16,7 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "catalog/snapshot.h"
 #include "catalog/source.h"
@@ -33,6 +34,27 @@ namespace agentd::catalog {
 // the file, line, object and field (a name defined twice names both places);
 // kFailedPrecondition when a file cannot be read.
 core::Result<Snapshot> LoadSnapshotFromDirectory(const std::filesystem::path& root);
+
+// The files LoadSnapshotFromDirectory reads under `root`, in the order it reads them. Errors as
+// for LoadSnapshotFromDirectory (kNotFound, kInvalidArgument for a tree nested too deep or with
+// too many files, kFailedPrecondition for an unreadable directory).
+core::Result<std::vector<std::filesystem::path>> ListObjectFiles(const std::filesystem::path& root);
+
+// Every problem of a directory at once, for `agentctl validate`: the files of
+// LoadSnapshotFromDirectory, each document decoded on its own
+// (resources::ParseLocatedObjectsReportingAll), duplicates and references
+// (FindReferenceProblems) checked over the valid objects.
+struct DirectoryReport {
+  Snapshot snapshot;  // the valid objects; of a name defined twice, the first
+  // "file:line: message": file by file (its invalid documents, then its names defined twice),
+  // then the reference problems.
+  std::vector<std::string> problems;
+  size_t files = 0;    // object files read
+  size_t objects = 0;  // documents decoded, valid or not
+};
+// Fails only when the tree cannot be listed (errors as ListObjectFiles); an unreadable or invalid
+// file is a problem in the report.
+core::Result<DirectoryReport> CheckDirectory(const std::filesystem::path& root);
 
 struct DirectoryCatalogOptions {
   // Quiet time after the last change before reloading, so that a burst of writes (an editor

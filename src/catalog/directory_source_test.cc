@@ -172,6 +172,132 @@ TEST(LoadSnapshotFromDirectoryTest, MissingDirectoryIsNotFoundAndAFileIsNotADire
   EXPECT_EQ(file.error().code, core::ErrorCode::kInvalidArgument);
 }
 
+std::string BudgetYaml(const std::string& name, const std::string& scope) {
+  return "apiVersion: agentd.dev/v1alpha1\nkind: Budget\nmetadata: {name: " + name +
+         "}\nspec: {scope: " + scope + ", limitUsd: \"10\"}\n";
+}
+
+std::string TierPolicyYaml(const std::string& name, int tier) {
+  return "apiVersion: agentd.dev/v1alpha1\nkind: TierPolicy\nmetadata: {name: " + name +
+         "}\nspec: {tier: " + std::to_string(tier) + ", maxTurns: 10}\n";
+}
+
+TEST(LoadSnapshotFromDirectoryTest, LoadsBudgetsAndTierPolicies) {
+  TempDir dir;
+  WriteFile(dir.path() / "a.yaml", ModelYaml("local") + "---\n" + AgentYaml("dev", "local"));
+  WriteFile(dir.path() / "budgets.yaml",
+            BudgetYaml("org", "{}") + "---\n" + BudgetYaml("dev-monthly", "{agent: dev}"));
+  WriteFile(dir.path() / "tiers.yaml", TierPolicyYaml("tier-1", 1));
+  auto snapshot = LoadSnapshotFromDirectory(dir.path());
+  ASSERT_TRUE(snapshot.ok()) << snapshot.error().message;
+  EXPECT_EQ(snapshot->budgets.size(), 2u);
+  ASSERT_NE(snapshot->FindBudget("dev-monthly"), nullptr);
+  EXPECT_EQ(snapshot->FindBudget("dev-monthly")->spec.scope.agent, "dev");
+  EXPECT_EQ(snapshot->FindBudget("nope"), nullptr);
+  ASSERT_EQ(snapshot->tier_policies.size(), 1u);
+  EXPECT_EQ(snapshot->tier_policies.at("tier-1").spec.max_turns, 10);
+  EXPECT_EQ(snapshot->LocationOf("Budget", "dev-monthly"),
+            (dir.path() / "budgets.yaml").string() + ":6");
+  EXPECT_EQ(snapshot->LocationOf("TierPolicy", "tier-1"),
+            (dir.path() / "tiers.yaml").string() + ":1");
+}
+
+TEST(LoadSnapshotFromDirectoryTest, RejectsABudgetForAMissingAgentAndTwoPoliciesOfOneTier) {
+  TempDir dir;
+  WriteFile(dir.path() / "budgets.yaml", BudgetYaml("ghost", "{agent: ghost}"));
+  auto ghost = LoadSnapshotFromDirectory(dir.path());
+  ASSERT_FALSE(ghost.ok());
+  EXPECT_EQ(ghost.error().message, (dir.path() / "budgets.yaml").string() +
+                                       ":1: Budget \"ghost\": spec.scope.agent refers to Agent "
+                                       "\"ghost\" which does not exist");
+
+  fs::remove(dir.path() / "budgets.yaml");
+  WriteFile(dir.path() / "tiers.yaml",
+            TierPolicyYaml("tier-3", 3) + "---\n" + TierPolicyYaml("tier-3-again", 3));
+  auto twice = LoadSnapshotFromDirectory(dir.path());
+  ASSERT_FALSE(twice.ok());
+  std::string file = (dir.path() / "tiers.yaml").string();
+  EXPECT_EQ(twice.error().message, file +
+                                       ":6: TierPolicy \"tier-3-again\": spec.tier 3 is already "
+                                       "the tier of TierPolicy \"tier-3\" (at " +
+                                       file + ":1)");
+}
+
+TEST(SnapshotTest, SameObjectsAsComparesBudgetsAndTierPolicies) {
+  Snapshot a;
+  Snapshot b;
+  EXPECT_TRUE(a.SameObjectsAs(b));
+  resources::Budget budget;
+  budget.metadata.name = "org";
+  budget.spec.limit_micros = 1;
+  b.budgets.emplace("org", budget);
+  EXPECT_FALSE(a.SameObjectsAs(b));
+  a.budgets.emplace("org", budget);
+  EXPECT_TRUE(a.SameObjectsAs(b));
+  a.budgets["org"].spec.limit_micros = 2;
+  EXPECT_FALSE(a.SameObjectsAs(b));
+  a.budgets = b.budgets;
+  resources::TierPolicy policy;
+  policy.metadata.name = "tier-1";
+  policy.spec.tier = 1;
+  a.tier_policies.emplace("tier-1", policy);
+  EXPECT_FALSE(a.SameObjectsAs(b));
+  b.tier_policies.emplace("tier-1", policy);
+  EXPECT_TRUE(a.SameObjectsAs(b));
+}
+
+// --- CheckDirectory / ListObjectFiles ---------------------------------------------------------
+
+TEST(CheckDirectoryTest, ReportsEveryProblemAndKeepsTheValidObjects) {
+  TempDir dir;
+  std::string a = (dir.path() / "a.yaml").string();
+  std::string b = (dir.path() / "b.yaml").string();
+  std::string c = (dir.path() / "c.yaml").string();
+  WriteFile(dir.path() / "a.yaml", ModelYaml("local") + "---\n" + AgentYaml("dev", "nowhere"));
+  WriteFile(dir.path() / "b.yaml",
+            ModelYaml("local") + "---\n" +
+                "apiVersion: agentd.dev/v1alpha1\nkind: Budget\nmetadata: {name: x}\nspec: {}\n" +
+                "---\n" + BudgetYaml("ghost", "{agent: ghost}"));
+  WriteFile(dir.path() / "c.yaml", "a: [1\n");
+  auto report = CheckDirectory(dir.path());
+  ASSERT_TRUE(report.ok()) << report.error().message;
+  EXPECT_EQ(report->files, 3u);
+  EXPECT_EQ(report->objects, 5u);
+  EXPECT_EQ(report->snapshot.models.size(), 1u);
+  EXPECT_EQ(report->snapshot.agents.size(), 1u);
+  EXPECT_EQ(report->snapshot.budgets.size(), 1u);
+  ASSERT_EQ(report->problems.size(), 5u);
+  EXPECT_EQ(report->problems[0], b + ":9: Budget \"x\": spec.limitUsd is required (the budget "
+                                     "in USD, e.g. \"150\")");
+  EXPECT_EQ(report->problems[1], b + ":1: Model \"local\" is defined twice (first at " + a + ":1)");
+  EXPECT_EQ(report->problems[2].rfind(c + ":", 0), 0u) << report->problems[2];
+  EXPECT_EQ(report->problems[3], a + ":6: Agent \"dev\": spec.model refers to Model \"nowhere\" "
+                                     "which does not exist");
+  EXPECT_EQ(report->problems[4], b + ":11: Budget \"ghost\": spec.scope.agent refers to Agent "
+                                     "\"ghost\" which does not exist");
+}
+
+TEST(CheckDirectoryTest, ACleanDirectoryHasNoProblemsAndAMissingOneFails) {
+  TempDir dir;
+  WriteFile(dir.path() / "a.yaml", ModelYaml("local") + "---\n" + AgentYaml("dev", "local"));
+  auto report = CheckDirectory(dir.path());
+  ASSERT_TRUE(report.ok());
+  EXPECT_TRUE(report->problems.empty());
+  EXPECT_EQ(report->objects, 2u);
+  EXPECT_EQ(CheckDirectory(dir.path() / "nope").error().code, core::ErrorCode::kNotFound);
+}
+
+TEST(ListObjectFilesTest, ListsTheObjectFilesInReadingOrder) {
+  TempDir dir;
+  WriteFile(dir.path() / "b.yaml", "");
+  WriteFile(dir.path() / "a" / "x.json", "");
+  WriteFile(dir.path() / "c.txt", "");
+  WriteFile(dir.path() / ".hidden.yaml", "");
+  auto files = ListObjectFiles(dir.path());
+  ASSERT_TRUE(files.ok());
+  EXPECT_EQ(*files, (std::vector<fs::path>{dir.path() / "a" / "x.json", dir.path() / "b.yaml"}));
+}
+
 TEST(LoadSnapshotFromDirectoryTest, AnEmptyDirectoryIsAnEmptySnapshot) {
   TempDir dir;
   auto snapshot = LoadSnapshotFromDirectory(dir.path());

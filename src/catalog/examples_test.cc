@@ -102,6 +102,41 @@ TEST_F(ExamplesTest, ShipsALocalAndAnOpenAiModel) {
   EXPECT_EQ(openai->spec.pricing.output_per_million, 600'000);
 }
 
+TEST_F(ExamplesTest, ShipsNestedBudgetsWithTheOrganisationLimitOfSeed004) {
+  const resources::Budget* organisation = snapshot_.FindBudget("organisation");
+  ASSERT_NE(organisation, nullptr);
+  EXPECT_TRUE(organisation->spec.scope.empty());
+  EXPECT_EQ(organisation->spec.period, "month");
+  EXPECT_EQ(organisation->spec.limit_micros, 1600 * core::kMicrosPerUsd);
+  EXPECT_EQ(organisation->spec.action, resources::BudgetAction::kReject);
+
+  std::map<std::string, core::MicroUsd> per_agent;  // agent -> monthly limit in USD
+  std::set<std::string> teams;
+  for (const auto& [name, budget] : snapshot_.budgets) {
+    const resources::BudgetScope& scope = budget.spec.scope;
+    if (!scope.agent.empty()) {
+      EXPECT_NE(snapshot_.FindAgent(scope.agent), nullptr) << name;
+      per_agent[scope.agent] = budget.spec.limit_micros / core::kMicrosPerUsd;
+    }
+    if (!scope.team.empty()) teams.insert(scope.team);
+  }
+  // Seed 004 section 6.2's monthly AI cost of the agents it names.
+  EXPECT_EQ(per_agent, (std::map<std::string, core::MicroUsd>{
+                           {"security", 100}, {"ops", 200}, {"architect", 300}}));
+  EXPECT_EQ(teams, (std::set<std::string>{"platform", "sre"}));
+  EXPECT_EQ(snapshot_.budgets.size(), 7u);
+  // No TierPolicy objects: the built-in tier defaults apply.
+  EXPECT_TRUE(snapshot_.tier_policies.empty());
+}
+
+TEST_F(ExamplesTest, EveryAgentHasATierAndALabelledTeam) {
+  for (const auto& [name, agent] : snapshot_.agents) {
+    EXPECT_GE(agent.spec.tier, 1) << name;
+    EXPECT_LE(agent.spec.tier, 4) << name;
+    EXPECT_TRUE(agent.metadata.labels.contains("team")) << name;
+  }
+}
+
 TEST_F(ExamplesTest, TheDeveloperPromptComposesInTheDocumentedOrder) {
   std::string prompt = ComposeSystemPrompt(snapshot_, *snapshot_.FindAgent("developer"));
   size_t last = 0;

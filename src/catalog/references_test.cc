@@ -55,5 +55,52 @@ TEST(ReferencesTest, CommandAgentsNeedNoModel) {
   EXPECT_TRUE(ValidateReferences(snapshot).ok());
 }
 
+TEST(ReferencesTest, ABudgetMustNameAnExistingAgent) {
+  Snapshot snapshot = ValidSnapshot();
+  resources::Budget budget;
+  budget.metadata.name = "dev";
+  budget.spec.scope.agent = "developer";
+  snapshot.budgets.emplace("dev", budget);
+  EXPECT_TRUE(ValidateReferences(snapshot).ok());
+  snapshot.budgets["dev"].spec.scope.agent = "developr";
+  snapshot.locations["Budget/dev"] = "budgets.yaml:3";
+  EXPECT_EQ(ValidateReferences(snapshot).error().message,
+            "budgets.yaml:3: Budget \"dev\": spec.scope.agent refers to Agent \"developr\" "
+            "which does not exist");
+}
+
+TEST(ReferencesTest, EachTierHasAtMostOnePolicy) {
+  Snapshot snapshot = ValidSnapshot();
+  resources::TierPolicy policy;
+  policy.metadata.name = "a";
+  policy.spec.tier = 2;
+  snapshot.tier_policies.emplace("a", policy);
+  policy.metadata.name = "b";
+  policy.spec.tier = 3;
+  snapshot.tier_policies.emplace("b", policy);
+  EXPECT_TRUE(ValidateReferences(snapshot).ok());
+  snapshot.tier_policies["b"].spec.tier = 2;
+  EXPECT_EQ(ValidateReferences(snapshot).error().message,
+            "TierPolicy \"b\": spec.tier 2 is already the tier of TierPolicy \"a\"");
+}
+
+TEST(ReferencesTest, FindReferenceProblemsListsThemAllInOrder) {
+  Snapshot snapshot = ValidSnapshot();
+  snapshot.models.clear();
+  snapshot.instructions.clear();
+  resources::Budget budget;
+  budget.metadata.name = "ghost";
+  budget.spec.scope.agent = "ghost";
+  snapshot.budgets.emplace("ghost", budget);
+  auto problems = FindReferenceProblems(snapshot);
+  ASSERT_EQ(problems.size(), 3u);
+  EXPECT_NE(problems[0].message.find("spec.model refers to Model \"local\""), std::string::npos);
+  EXPECT_NE(problems[1].message.find("spec.instructions[0] refers to Instruction \"extra\""),
+            std::string::npos);
+  EXPECT_NE(problems[2].message.find("Budget \"ghost\""), std::string::npos);
+  EXPECT_EQ(ValidateReferences(snapshot).error().message, problems[0].message);
+  EXPECT_TRUE(FindReferenceProblems(ValidSnapshot()).empty());
+}
+
 }  // namespace
 }  // namespace agentd::catalog

@@ -1,6 +1,7 @@
-// Snapshot: one immutable, validated set of objects. Sources (a directory of YAML, Kubernetes
-// informers) build a new Snapshot and swap it into the Catalog whole; readers hold a
-// shared_ptr to the one they started with, so a reload never disturbs a run in flight.
+// Snapshot: one immutable, validated set of objects (every kind of resources/types.h). Sources (a
+// directory of YAML, Kubernetes informers) build a new Snapshot and swap it into the Catalog whole;
+// readers hold a shared_ptr to the one they started with, so a reload never disturbs a run in
+// flight.
 #pragma once
 
 #include <cstdint>
@@ -21,6 +22,10 @@ struct Snapshot {
   std::map<std::string, resources::Model, std::less<>> models;
   std::map<std::string, resources::Instruction, std::less<>> instructions;
   std::map<std::string, resources::Agent, std::less<>> agents;
+  std::map<std::string, resources::Budget, std::less<>> budgets;
+  // At most one per tier (ValidateReferences); governance/policy.h ResolveTierPolicy picks the
+  // one of a tier.
+  std::map<std::string, resources::TierPolicy, std::less<>> tier_policies;
   // Where each object was read from, keyed "Kind/name": "examples/agents.yaml:12". May be
   // empty for objects that did not come from a file.
   std::map<std::string, std::string, std::less<>> locations;
@@ -37,6 +42,10 @@ struct Snapshot {
     auto it = instructions.find(name);
     return it == instructions.end() ? nullptr : &it->second;
   }
+  const resources::Budget* FindBudget(std::string_view name) const {
+    auto it = budgets.find(name);
+    return it == budgets.end() ? nullptr : &it->second;
+  }
   // "examples/agents.yaml:12", or "" when unknown.
   std::string LocationOf(std::string_view kind, std::string_view name) const {
     auto it = locations.find(std::string(kind) + "/" + std::string(name));
@@ -44,7 +53,8 @@ struct Snapshot {
   }
   // True when both hold the same objects (generation, origin and locations aside).
   bool SameObjectsAs(const Snapshot& other) const {
-    return models == other.models && instructions == other.instructions && agents == other.agents;
+    return models == other.models && instructions == other.instructions && agents == other.agents &&
+           budgets == other.budgets && tier_policies == other.tier_policies;
   }
 };
 

@@ -43,6 +43,25 @@ Result<std::vector<std::string>> NameList(const Field& field, size_t max_items) 
   return names;
 }
 
+// A list of tool names from kToolNames without repeats.
+Result<std::vector<std::string>> ToolList(const Field& field) {
+  AGENTD_ASSIGN_OR_RETURN(auto tools, field.StringList(16, 64));
+  std::set<std::string_view> seen;
+  for (size_t i = 0; i < tools.size(); ++i) {
+    const std::string& tool = tools[i];
+    if (std::find(std::begin(kToolNames), std::end(kToolNames), tool) == std::end(kToolNames)) {
+      return field.Item(i).Fail("must be one of read_file, write_file, list_files, shell, got " +
+                                core::QuoteForMessage(tool));
+    }
+    if (!seen.insert(tool).second)
+      return field.Fail("lists " + core::QuoteForMessage(tool) + " twice");
+  }
+  return tools;
+}
+
+// How long a run may wait for approval: at most 30 days.
+constexpr int64_t kMaxApprovalTimeoutSeconds = 30 * 86400;
+
 // --- metadata -------------------------------------------------------------------------------
 
 Result<ObjectMeta> DecodeMeta(const Field& field, DocContext& ctx, std::string_view kind) {
@@ -352,9 +371,9 @@ Result<AgentLimits> DecodeLimits(const Field& limits) {
 }
 
 Result<AgentSpec> DecodeAgentSpec(const Field& spec, const ObjectMeta& meta) {
-  AGENTD_RETURN_IF_ERROR(
-      spec.RequireObject({"role", "model", "instructions", "systemPrompt", "runtime", "command",
-                          "tools", "workspace", "limits", "resources", "tier", "env", "image"}));
+  AGENTD_RETURN_IF_ERROR(spec.RequireObject({"role", "model", "instructions", "systemPrompt",
+                                             "runtime", "command", "tools", "workspace", "limits",
+                                             "resources", "tier", "env", "image", "approval"}));
   AgentSpec out;
   AGENTD_ASSIGN_OR_RETURN(auto role, spec["role"].OptionalString(kMaxShortString));
   out.role = role && !role->empty() ? *role : meta.name;
@@ -389,18 +408,7 @@ Result<AgentSpec> DecodeAgentSpec(const Field& spec, const ObjectMeta& meta) {
     return spec["command"].Fail("applies only to runtime command");
   }
 
-  AGENTD_ASSIGN_OR_RETURN(out.tools, spec["tools"].StringList(16, 64));
-  std::set<std::string_view> seen_tools;
-  for (size_t i = 0; i < out.tools.size(); ++i) {
-    const std::string& tool = out.tools[i];
-    if (std::find(std::begin(kToolNames), std::end(kToolNames), tool) == std::end(kToolNames)) {
-      return spec["tools"].Item(i).Fail(
-          "must be one of read_file, write_file, list_files, shell, got " +
-          core::QuoteForMessage(tool));
-    }
-    if (!seen_tools.insert(tool).second)
-      return spec["tools"].Fail("lists " + core::QuoteForMessage(tool) + " twice");
-  }
+  AGENTD_ASSIGN_OR_RETURN(out.tools, ToolList(spec["tools"]));
 
   Field workspace = spec["workspace"];
   AGENTD_RETURN_IF_ERROR(workspace.ExpectObject({"repo", "branch"}));
@@ -458,6 +466,13 @@ Result<AgentSpec> DecodeAgentSpec(const Field& spec, const ObjectMeta& meta) {
     return spec["image"].Fail("must be a container image reference without whitespace, got " +
                               core::QuoteForMessage(out.image));
   }
+
+  Field approval = spec["approval"];
+  AGENTD_RETURN_IF_ERROR(approval.ExpectObject({"required", "timeoutSeconds"}));
+  AGENTD_ASSIGN_OR_RETURN(out.approval.required, approval["required"].Bool(false));
+  AGENTD_ASSIGN_OR_RETURN(int64_t approval_timeout,
+                          approval["timeoutSeconds"].Int(0, kMaxApprovalTimeoutSeconds, 0));
+  out.approval.timeout = std::chrono::seconds(approval_timeout);
   return out;
 }
 
@@ -485,10 +500,153 @@ Json AgentSpecToJson(const AgentSpec& spec) {
       {"tier", spec.tier},
       {"env", Json::object()},
       {"image", spec.image},
+      {"approval",
+       {{"required", spec.approval.required}, {"timeoutSeconds", spec.approval.timeout.count()}}},
   };
   if (!spec.model.empty()) out["model"] = spec.model;
   if (spec.runtime == AgentRuntime::kCommand) out["command"] = spec.command;
   for (const auto& [key, value] : spec.env) out["env"][key] = value;
+  return out;
+}
+
+// --- Budget ---------------------------------------------------------------------------------
+
+// An optional string field that, when set and non-empty, must pass `valid`.
+template <typename Predicate>
+Result<std::string> OptionalChecked(const Field& field, size_t max_bytes, Predicate valid,
+                                    std::string_view want) {
+  AGENTD_ASSIGN_OR_RETURN(auto text, field.OptionalString(max_bytes));
+  if (!text || text->empty()) return std::string();
+  if (!valid(*text)) {
+    return field.Fail("must be " + std::string(want) + ", got " + core::QuoteForMessage(*text));
+  }
+  return *std::move(text);
+}
+
+Result<BudgetScope> DecodeBudgetScope(const Field& scope) {
+  AGENTD_RETURN_IF_ERROR(scope.ExpectObject({"agent", "team", "tier", "namespace", "apiKey"}));
+  BudgetScope out;
+  AGENTD_ASSIGN_OR_RETURN(out.agent, OptionalChecked(scope["agent"], kMaxShortString, IsDnsLabel,
+                                                     "the name of an Agent (a DNS-1123 label)"));
+  AGENTD_ASSIGN_OR_RETURN(
+      out.team, OptionalChecked(scope["team"], kMaxShortString, IsLabelValue,
+                                "a team label value (at most 63 letters, digits, '-', '_' and "
+                                "'.', starting and ending with a letter or digit)"));
+  AGENTD_ASSIGN_OR_RETURN(auto tier, scope["tier"].OptionalInt(1, 4));
+  out.tier = static_cast<int>(tier.value_or(0));
+  AGENTD_ASSIGN_OR_RETURN(out.namespace_, OptionalChecked(scope["namespace"], kMaxShortString,
+                                                          IsDnsLabel, "a DNS-1123 label"));
+  AGENTD_ASSIGN_OR_RETURN(
+      out.api_key, OptionalChecked(scope["apiKey"], kMaxShortString, IsCallerIdentity,
+                                   "a caller identity (1-63 letters, digits, '.', '_' and '-', "
+                                   "such as \"ci\" or \"key-1a2b3c4d\")"));
+  return out;
+}
+
+Json BudgetScopeToJson(const BudgetScope& scope) {
+  Json out = Json::object();
+  if (!scope.agent.empty()) out["agent"] = scope.agent;
+  if (!scope.team.empty()) out["team"] = scope.team;
+  if (scope.tier != 0) out["tier"] = scope.tier;
+  if (!scope.namespace_.empty()) out["namespace"] = scope.namespace_;
+  if (!scope.api_key.empty()) out["apiKey"] = scope.api_key;
+  return out;
+}
+
+Result<BudgetSpec> DecodeBudgetSpec(const Field& spec) {
+  AGENTD_RETURN_IF_ERROR(spec.RequireObject(
+      {"scope", "period", "timeZone", "limitUsd", "softThresholdPercent", "action"}));
+  const BudgetSpec defaults;
+  BudgetSpec out;
+  AGENTD_ASSIGN_OR_RETURN(out.scope, DecodeBudgetScope(spec["scope"]));
+
+  AGENTD_ASSIGN_OR_RETURN(auto period, spec["period"].OptionalString(64));
+  out.period = period && !period->empty() ? *period : defaults.period;
+  if (std::find(std::begin(kBudgetPeriods), std::end(kBudgetPeriods), out.period) ==
+      std::end(kBudgetPeriods)) {
+    return spec["period"].Fail("must be day, week or month, got " +
+                               core::QuoteForMessage(out.period));
+  }
+
+  AGENTD_ASSIGN_OR_RETURN(auto time_zone, spec["timeZone"].OptionalString(kMaxShortString));
+  out.time_zone = time_zone && !time_zone->empty() ? *time_zone : defaults.time_zone;
+  if (!IsTimeZoneName(out.time_zone)) {
+    return spec["timeZone"].Fail(
+        "must be an IANA time zone name such as \"UTC\" or \"Europe/Berlin\" (at most 64 "
+        "letters, digits, '_', '+', '-' and '/'), got " +
+        core::QuoteForMessage(out.time_zone));
+  }
+
+  AGENTD_ASSIGN_OR_RETURN(auto limit, spec["limitUsd"].OptionalUsd());
+  if (!limit) return spec["limitUsd"].Fail("is required (the budget in USD, e.g. \"150\")");
+  if (*limit <= 0) return spec["limitUsd"].Fail("must be greater than 0");
+  out.limit_micros = *limit;
+
+  AGENTD_ASSIGN_OR_RETURN(
+      int64_t soft, spec["softThresholdPercent"].Int(0, 100, defaults.soft_threshold_percent));
+  out.soft_threshold_percent = static_cast<int>(soft);
+
+  AGENTD_ASSIGN_OR_RETURN(auto action, spec["action"].OptionalString(64));
+  if (!action || action->empty() || *action == "reject") {
+    out.action = BudgetAction::kReject;
+  } else if (*action == "requireApproval") {
+    out.action = BudgetAction::kRequireApproval;
+  } else if (*action == "allow") {
+    out.action = BudgetAction::kAllow;
+  } else {
+    return spec["action"].Fail("must be reject, requireApproval or allow, got " +
+                               core::QuoteForMessage(*action));
+  }
+  return out;
+}
+
+Json BudgetSpecToJson(const BudgetSpec& spec) {
+  return {{"scope", BudgetScopeToJson(spec.scope)},
+          {"period", spec.period},
+          {"timeZone", spec.time_zone},
+          {"limitUsd", core::FormatUsd(spec.limit_micros)},
+          {"softThresholdPercent", spec.soft_threshold_percent},
+          {"action", BudgetActionName(spec.action)}};
+}
+
+// --- TierPolicy -----------------------------------------------------------------------------
+
+Result<TierPolicySpec> DecodeTierPolicySpec(const Field& spec) {
+  AGENTD_RETURN_IF_ERROR(
+      spec.RequireObject({"tier", "allowedModels", "allowedTools", "maxCostPerRunUsd", "maxTurns",
+                          "requireApproval", "approvalTimeoutSeconds"}));
+  const TierPolicySpec defaults;
+  TierPolicySpec out;
+  AGENTD_ASSIGN_OR_RETURN(auto tier, spec["tier"].OptionalInt(1, 4));
+  if (!tier) return spec["tier"].Fail("is required (1-4)");
+  out.tier = static_cast<int>(*tier);
+  if (spec["allowedModels"].present()) {
+    AGENTD_ASSIGN_OR_RETURN(out.allowed_models, NameList(spec["allowedModels"], 256));
+  }
+  if (spec["allowedTools"].present()) {
+    AGENTD_ASSIGN_OR_RETURN(out.allowed_tools, ToolList(spec["allowedTools"]));
+  }
+  AGENTD_ASSIGN_OR_RETURN(auto cost, spec["maxCostPerRunUsd"].OptionalUsd());
+  out.max_cost_per_run_micros = cost.value_or(defaults.max_cost_per_run_micros);
+  AGENTD_ASSIGN_OR_RETURN(int64_t turns, spec["maxTurns"].Int(0, 1000, defaults.max_turns));
+  out.max_turns = static_cast<int>(turns);
+  AGENTD_ASSIGN_OR_RETURN(out.require_approval,
+                          spec["requireApproval"].Bool(defaults.require_approval));
+  AGENTD_ASSIGN_OR_RETURN(int64_t timeout,
+                          spec["approvalTimeoutSeconds"].Int(1, kMaxApprovalTimeoutSeconds,
+                                                             defaults.approval_timeout.count()));
+  out.approval_timeout = std::chrono::seconds(timeout);
+  return out;
+}
+
+Json TierPolicySpecToJson(const TierPolicySpec& spec) {
+  Json out = {{"tier", spec.tier},
+              {"maxCostPerRunUsd", core::FormatUsd(spec.max_cost_per_run_micros)},
+              {"maxTurns", spec.max_turns},
+              {"requireApproval", spec.require_approval},
+              {"approvalTimeoutSeconds", spec.approval_timeout.count()}};
+  if (spec.allowed_models) out["allowedModels"] = *spec.allowed_models;
+  if (spec.allowed_tools) out["allowedTools"] = *spec.allowed_tools;
   return out;
 }
 
@@ -509,8 +667,9 @@ Result<AnyObject> DecodeObject(const Json& doc, DocContext& ctx) {
                                    core::QuoteForMessage(api_version));
   }
   AGENTD_ASSIGN_OR_RETURN(std::string kind, root["kind"].RequiredString(128));
-  if (kind != "Model" && kind != "Instruction" && kind != "Agent") {
-    return root["kind"].Fail("must be one of Model, Instruction, Agent, got " +
+  if (kind != "Model" && kind != "Instruction" && kind != "Agent" && kind != "Budget" &&
+      kind != "TierPolicy") {
+    return root["kind"].Fail("must be one of Model, Instruction, Agent, Budget, TierPolicy, got " +
                              core::QuoteForMessage(kind));
   }
   ctx.SetObject(kind, "");
@@ -523,6 +682,14 @@ Result<AnyObject> DecodeObject(const Json& doc, DocContext& ctx) {
   if (kind == "Instruction") {
     AGENTD_ASSIGN_OR_RETURN(InstructionSpec instruction_spec, DecodeInstructionSpec(spec));
     return AnyObject(Instruction{std::move(meta), std::move(instruction_spec)});
+  }
+  if (kind == "Budget") {
+    AGENTD_ASSIGN_OR_RETURN(BudgetSpec budget_spec, DecodeBudgetSpec(spec));
+    return AnyObject(Budget{std::move(meta), std::move(budget_spec)});
+  }
+  if (kind == "TierPolicy") {
+    AGENTD_ASSIGN_OR_RETURN(TierPolicySpec tier_spec, DecodeTierPolicySpec(spec));
+    return AnyObject(TierPolicy{std::move(meta), std::move(tier_spec)});
   }
   AGENTD_ASSIGN_OR_RETURN(AgentSpec agent_spec, DecodeAgentSpec(spec, meta));
   return AnyObject(Agent{std::move(meta), std::move(agent_spec)});
@@ -544,12 +711,26 @@ std::string_view KindOf(const AnyObject& object) {
     std::string_view operator()(const Model&) const { return "Model"; }
     std::string_view operator()(const Instruction&) const { return "Instruction"; }
     std::string_view operator()(const Agent&) const { return "Agent"; }
+    std::string_view operator()(const Budget&) const { return "Budget"; }
+    std::string_view operator()(const TierPolicy&) const { return "TierPolicy"; }
   };
   return std::visit(Visitor{}, object);
 }
 
 const ObjectMeta& MetaOf(const AnyObject& object) {
   return std::visit([](const auto& typed) -> const ObjectMeta& { return typed.metadata; }, object);
+}
+
+std::string_view BudgetActionName(BudgetAction action) {
+  switch (action) {
+    case BudgetAction::kReject:
+      return "reject";
+    case BudgetAction::kRequireApproval:
+      return "requireApproval";
+    case BudgetAction::kAllow:
+      return "allow";
+  }
+  return "reject";
 }
 
 Result<std::vector<LocatedObject>> ParseLocatedObjects(std::string_view yaml_text,
@@ -564,6 +745,27 @@ Result<std::vector<LocatedObject>> ParseLocatedObjects(std::string_view yaml_tex
     out.push_back({std::move(object), ctx.Location()});
   }
   return out;
+}
+
+ParseReport ParseLocatedObjectsReportingAll(std::string_view yaml_text,
+                                            std::string_view file_name) {
+  ParseReport report;
+  auto documents = ParseYamlDocuments(yaml_text, file_name, {.max_bytes = kMaxFileBytes});
+  if (!documents.ok()) {
+    report.errors.push_back(std::move(documents).error());
+    return report;
+  }
+  report.documents = documents->size();
+  for (const YamlDocument& doc : *documents) {
+    DocContext ctx(std::string(file_name), doc.line, &doc.lines);
+    auto object = DecodeObject(doc.value, ctx);
+    if (object.ok()) {
+      report.objects.push_back({std::move(object).value(), ctx.Location()});
+    } else {
+      report.errors.push_back(std::move(object).error());
+    }
+  }
+  return report;
 }
 
 Result<std::vector<AnyObject>> ParseObjects(std::string_view yaml_text,
@@ -589,6 +791,12 @@ Result<Instruction> InstructionFromJson(const Json& doc, std::string_view where)
 Result<Agent> AgentFromJson(const Json& doc, std::string_view where) {
   return TypedFromJson<Agent>(doc, where, "Agent");
 }
+Result<Budget> BudgetFromJson(const Json& doc, std::string_view where) {
+  return TypedFromJson<Budget>(doc, where, "Budget");
+}
+Result<TierPolicy> TierPolicyFromJson(const Json& doc, std::string_view where) {
+  return TypedFromJson<TierPolicy>(doc, where, "TierPolicy");
+}
 
 Json ToJson(const Model& model) {
   return Envelope("Model", model.metadata, ModelSpecToJson(model.spec));
@@ -598,6 +806,12 @@ Json ToJson(const Instruction& instruction) {
 }
 Json ToJson(const Agent& agent) {
   return Envelope("Agent", agent.metadata, AgentSpecToJson(agent.spec));
+}
+Json ToJson(const Budget& budget) {
+  return Envelope("Budget", budget.metadata, BudgetSpecToJson(budget.spec));
+}
+Json ToJson(const TierPolicy& policy) {
+  return Envelope("TierPolicy", policy.metadata, TierPolicySpecToJson(policy.spec));
 }
 Json ToJson(const AnyObject& object) {
   return std::visit([](const auto& typed) { return ToJson(typed); }, object);

@@ -27,13 +27,13 @@
 
 namespace agentd::resources {
 
-using AnyObject = std::variant<Model, Instruction, Agent>;
+using AnyObject = std::variant<Model, Instruction, Agent, Budget, TierPolicy>;
 
 // Size limits of the input and of the larger fields.
 inline constexpr size_t kMaxFileBytes = 1 << 20;    // per YAML/JSON file or request body
 inline constexpr size_t kMaxTextBytes = 64 * 1024;  // Instruction text, Agent systemPrompt
 
-// "Model", "Instruction" or "Agent".
+// "Model", "Instruction", "Agent", "Budget" or "TierPolicy".
 std::string_view KindOf(const AnyObject& object);
 const ObjectMeta& MetaOf(const AnyObject& object);
 
@@ -50,18 +50,36 @@ struct LocatedObject {
 core::Result<std::vector<LocatedObject>> ParseLocatedObjects(std::string_view yaml_text,
                                                              std::string_view file_name);
 
+// For tools that report every problem at once (agentctl validate): each document is decoded on
+// its own, so one invalid object does not hide the others. `errors` holds one error per invalid
+// document (in file order, with the same messages as ParseLocatedObjects); a file that is not
+// YAML at all (syntax error, too large) gives a single error and no objects.
+struct ParseReport {
+  std::vector<LocatedObject> objects;
+  std::vector<core::Error> errors;
+  size_t documents = 0;  // non-empty documents in the file, valid or not (0 when not YAML)
+};
+ParseReport ParseLocatedObjectsReportingAll(std::string_view yaml_text, std::string_view file_name);
+
 // Decodes one object from its JSON form. `where` (e.g. "request body") prefixes error messages
 // and may be empty. The typed forms also fail when the document is of another kind.
 core::Result<AnyObject> FromJson(const core::Json& doc, std::string_view where = {});
 core::Result<Model> ModelFromJson(const core::Json& doc, std::string_view where = {});
 core::Result<Instruction> InstructionFromJson(const core::Json& doc, std::string_view where = {});
 core::Result<Agent> AgentFromJson(const core::Json& doc, std::string_view where = {});
+core::Result<Budget> BudgetFromJson(const core::Json& doc, std::string_view where = {});
+core::Result<TierPolicy> TierPolicyFromJson(const core::Json& doc, std::string_view where = {});
 
 // The JSON form with every defaulted field written out; FromJson(ToJson(x)) == x. Secrets are
 // never values here, only references (apiKey.env / apiKey.secretRef).
 core::Json ToJson(const Model& model);
 core::Json ToJson(const Instruction& instruction);
 core::Json ToJson(const Agent& agent);
+core::Json ToJson(const Budget& budget);
+core::Json ToJson(const TierPolicy& policy);
 core::Json ToJson(const AnyObject& object);
+
+// The wire form of a budget action: "reject", "requireApproval" or "allow".
+std::string_view BudgetActionName(BudgetAction action);
 
 }  // namespace agentd::resources

@@ -218,7 +218,8 @@ TEST(CodecTest, RejectsWrongApiVersionKindAndShape) {
   EXPECT_EQ(ErrorOf("apiVersion: v1\nkind: Agent\n"),
             "objects.yaml:1: apiVersion must be \"agentd.dev/v1alpha1\", got \"v1\"");
   EXPECT_EQ(ErrorOf("apiVersion: agentd.dev/v1alpha1\nkind: Pod\n"),
-            "objects.yaml:2: kind must be one of Model, Instruction, Agent, got \"Pod\"");
+            "objects.yaml:2: kind must be one of Model, Instruction, Agent, Budget, TierPolicy, "
+            "got \"Pod\"");
   EXPECT_EQ(ErrorOf("- a\n- b\n"),
             "objects.yaml:1: a document must be an object with apiVersion, kind, metadata and "
             "spec, got a list");
@@ -459,6 +460,341 @@ TEST(CodecTest, FromJsonAcceptsServerMetadataAndStatusButNotOtherKinds) {
             "request body: Instruction \"i\": spec.priority must be between 0 and 10000, got -1");
   EXPECT_EQ(FromJson(doc).error().message,
             "Instruction \"i\": spec.priority must be between 0 and 10000, got -1");
+}
+
+constexpr char kGovernanceExample[] = R"(apiVersion: agentd.dev/v1alpha1
+kind: Budget
+metadata: {name: platform-team}
+spec:
+  scope: {agent: developer, team: platform, tier: 3, namespace: agents, apiKey: key-1a2b3c4d}
+  period: week
+  timeZone: Europe/Berlin
+  limitUsd: "150"
+  softThresholdPercent: 90
+  action: requireApproval
+---
+apiVersion: agentd.dev/v1alpha1
+kind: TierPolicy
+metadata: {name: tier-3}
+spec:
+  tier: 3
+  allowedModels: [local, openai]
+  allowedTools: [read_file, list_files, write_file, shell]
+  maxCostPerRunUsd: "4.5"
+  maxTurns: 50
+  requireApproval: true
+  approvalTimeoutSeconds: 3600
+---
+apiVersion: agentd.dev/v1alpha1
+kind: Agent
+metadata: {name: architect}
+spec:
+  model: openai
+  approval: {required: true, timeoutSeconds: 7200}
+)";
+
+TEST(CodecTest, ParsesEveryFieldOfBudgetTierPolicyAndAgentApproval) {
+  auto objects = ParseObjects(kGovernanceExample, "governance.yaml");
+  ASSERT_TRUE(objects.ok()) << objects.error().message;
+  ASSERT_EQ(objects->size(), 3u);
+
+  const auto& budget = std::get<Budget>((*objects)[0]);
+  EXPECT_EQ(KindOf((*objects)[0]), "Budget");
+  EXPECT_EQ(budget.metadata.name, "platform-team");
+  EXPECT_EQ(budget.spec.scope.agent, "developer");
+  EXPECT_EQ(budget.spec.scope.team, "platform");
+  EXPECT_EQ(budget.spec.scope.tier, 3);
+  EXPECT_EQ(budget.spec.scope.namespace_, "agents");
+  EXPECT_EQ(budget.spec.scope.api_key, "key-1a2b3c4d");
+  EXPECT_FALSE(budget.spec.scope.empty());
+  EXPECT_EQ(budget.spec.period, "week");
+  EXPECT_EQ(budget.spec.time_zone, "Europe/Berlin");
+  EXPECT_EQ(budget.spec.limit_micros, 150'000'000);
+  EXPECT_EQ(budget.spec.soft_threshold_percent, 90);
+  EXPECT_EQ(budget.spec.action, BudgetAction::kRequireApproval);
+
+  const auto& policy = std::get<TierPolicy>((*objects)[1]);
+  EXPECT_EQ(KindOf((*objects)[1]), "TierPolicy");
+  EXPECT_EQ(policy.spec.tier, 3);
+  EXPECT_EQ(policy.spec.allowed_models, (std::vector<std::string>{"local", "openai"}));
+  EXPECT_EQ(policy.spec.allowed_tools,
+            (std::vector<std::string>{"read_file", "list_files", "write_file", "shell"}));
+  EXPECT_EQ(policy.spec.max_cost_per_run_micros, 4'500'000);
+  EXPECT_EQ(policy.spec.max_turns, 50);
+  EXPECT_TRUE(policy.spec.require_approval);
+  EXPECT_EQ(policy.spec.approval_timeout, std::chrono::seconds(3600));
+
+  const auto& agent = std::get<Agent>((*objects)[2]);
+  EXPECT_TRUE(agent.spec.approval.required);
+  EXPECT_EQ(agent.spec.approval.timeout, std::chrono::seconds(7200));
+}
+
+TEST(CodecTest, AppliesBudgetTierPolicyAndApprovalDefaults) {
+  auto objects = ParseObjects(R"(apiVersion: agentd.dev/v1alpha1
+kind: Budget
+metadata: {name: organisation}
+spec: {limitUsd: 1600}
+---
+apiVersion: agentd.dev/v1alpha1
+kind: TierPolicy
+metadata: {name: tier-1}
+spec: {tier: 1}
+---
+apiVersion: agentd.dev/v1alpha1
+kind: Agent
+metadata: {name: helper}
+spec: {model: m}
+)",
+                              "d.yaml");
+  ASSERT_TRUE(objects.ok()) << objects.error().message;
+  const auto& budget = std::get<Budget>((*objects)[0]);
+  EXPECT_TRUE(budget.spec.scope.empty());
+  EXPECT_EQ(budget.spec.period, "month");
+  EXPECT_EQ(budget.spec.time_zone, "UTC");
+  EXPECT_EQ(budget.spec.limit_micros, 1'600'000'000);
+  EXPECT_EQ(budget.spec.soft_threshold_percent, 80);
+  EXPECT_EQ(budget.spec.action, BudgetAction::kReject);
+
+  const auto& policy = std::get<TierPolicy>((*objects)[1]);
+  EXPECT_EQ(policy.spec.tier, 1);
+  EXPECT_FALSE(policy.spec.allowed_models.has_value());  // any model
+  EXPECT_FALSE(policy.spec.allowed_tools.has_value());   // any tool
+  EXPECT_EQ(policy.spec.max_cost_per_run_micros, 0);
+  EXPECT_EQ(policy.spec.max_turns, 0);
+  EXPECT_FALSE(policy.spec.require_approval);
+  EXPECT_EQ(policy.spec.approval_timeout, std::chrono::seconds(86400));
+
+  const auto& agent = std::get<Agent>((*objects)[2]);
+  EXPECT_EQ(agent.spec.approval, AgentApproval{});
+  EXPECT_FALSE(agent.spec.approval.required);
+  EXPECT_EQ(agent.spec.approval.timeout, std::chrono::seconds(0));
+}
+
+TEST(CodecTest, AnEmptyAllowedListIsKeptApartFromAnAbsentOne) {
+  auto objects = ParseObjects(R"(apiVersion: agentd.dev/v1alpha1
+kind: TierPolicy
+metadata: {name: tier-1}
+spec: {tier: 1, allowedTools: []}
+)",
+                              "t.yaml");
+  ASSERT_TRUE(objects.ok()) << objects.error().message;
+  const auto& policy = std::get<TierPolicy>((*objects)[0]);
+  ASSERT_TRUE(policy.spec.allowed_tools.has_value());
+  EXPECT_TRUE(policy.spec.allowed_tools->empty());  // no tool allowed
+  EXPECT_FALSE(policy.spec.allowed_models.has_value());
+}
+
+TEST(CodecTest, ValidatesBudgetFields) {
+  auto budget = [](const std::string& spec) {
+    return ErrorOf(
+        "apiVersion: agentd.dev/v1alpha1\nkind: Budget\nmetadata: {name: b}\nspec: " + spec + "\n");
+  };
+  EXPECT_EQ(budget("{limitUsd: \"10\"}"), "");
+  EXPECT_EQ(budget("{scope: {}, limitUsd: 0.01}"), "");
+  EXPECT_EQ(budget("{period: day}"),
+            "objects.yaml:4: Budget \"b\": spec.limitUsd is required (the budget in USD, e.g. "
+            "\"150\")");
+  EXPECT_EQ(budget("{limitUsd: \"0\"}"),
+            "objects.yaml:4: Budget \"b\": spec.limitUsd must be greater than 0");
+  EXPECT_NE(budget("{limitUsd: \"-5\"}").find("spec.limitUsd must be a USD amount"),
+            std::string::npos);
+  EXPECT_EQ(budget("{limitUsd: 1, period: year}"),
+            "objects.yaml:4: Budget \"b\": spec.period must be day, week or month, got \"year\"");
+  EXPECT_NE(budget("{limitUsd: 1, timeZone: ../../etc/passwd}")
+                .find("spec.timeZone must be an IANA time zone name"),
+            std::string::npos);
+  EXPECT_NE(budget("{limitUsd: 1, timeZone: /etc/localtime}").find("spec.timeZone must be"),
+            std::string::npos);
+  EXPECT_NE(
+      budget("{limitUsd: 1, timeZone: " + std::string(65, 'A') + "}").find("spec.timeZone must be"),
+      std::string::npos);
+  EXPECT_EQ(budget("{limitUsd: 1, softThresholdPercent: 101}"),
+            "objects.yaml:4: Budget \"b\": spec.softThresholdPercent must be between 0 and 100, "
+            "got 101");
+  EXPECT_EQ(budget("{limitUsd: 1, softThresholdPercent: 0}"), "");
+  EXPECT_EQ(budget("{limitUsd: 1, action: deny}"),
+            "objects.yaml:4: Budget \"b\": spec.action must be reject, requireApproval or allow, "
+            "got \"deny\"");
+  EXPECT_EQ(budget("{limitUsd: 1, scope: {user: bob}}")
+                .find("objects.yaml:4: Budget \"b\": spec.scope.user is not a known field"),
+            0u);
+  EXPECT_NE(budget("{limitUsd: 1, scope: {tier: 5}}")
+                .find("spec.scope.tier must be between 1 and 4, got 5"),
+            std::string::npos);
+  EXPECT_NE(budget("{limitUsd: 1, scope: {tier: 0}}")
+                .find("spec.scope.tier must be between 1 and 4, got 0"),
+            std::string::npos);
+  EXPECT_NE(budget("{limitUsd: 1, scope: {agent: Dev}}")
+                .find("spec.scope.agent must be the name of an Agent"),
+            std::string::npos);
+  EXPECT_NE(budget("{limitUsd: 1, scope: {team: '-x'}}").find("spec.scope.team must be a team"),
+            std::string::npos);
+  EXPECT_NE(budget("{limitUsd: 1, scope: {namespace: A}}")
+                .find("spec.scope.namespace must be a DNS-1123 label"),
+            std::string::npos);
+  EXPECT_NE(budget("{limitUsd: 1, scope: {apiKey: 'a:b'}}")
+                .find("spec.scope.apiKey must be a caller identity"),
+            std::string::npos);
+  EXPECT_NE(budget("{limitUsd: 1, scope: [team]}").find("spec.scope must be an object, got a list"),
+            std::string::npos);
+  EXPECT_NE(budget("{limitUsd: 1, limit: 3}").find("spec.limit is not a known field"),
+            std::string::npos);
+}
+
+TEST(CodecTest, ValidatesTierPolicyFields) {
+  auto policy = [](const std::string& spec) {
+    return ErrorOf(
+        "apiVersion: agentd.dev/v1alpha1\nkind: TierPolicy\nmetadata: {name: t}\n"
+        "spec: " +
+        spec + "\n");
+  };
+  EXPECT_EQ(policy("{tier: 4, maxCostPerRunUsd: \"10\", maxTurns: 100}"), "");
+  EXPECT_EQ(policy("{maxTurns: 3}"),
+            "objects.yaml:4: TierPolicy \"t\": spec.tier is required (1-4)");
+  EXPECT_NE(policy("{tier: 0}").find("spec.tier must be between 1 and 4, got 0"),
+            std::string::npos);
+  EXPECT_NE(policy("{tier: 5}").find("spec.tier must be between 1 and 4, got 5"),
+            std::string::npos);
+  EXPECT_EQ(policy("{tier: 1, allowedTools: [read_file, bash]}"),
+            "objects.yaml:4: TierPolicy \"t\": spec.allowedTools[1] must be one of read_file, "
+            "write_file, list_files, shell, got \"bash\"");
+  EXPECT_NE(policy("{tier: 1, allowedTools: [shell, shell]}").find("lists \"shell\" twice"),
+            std::string::npos);
+  EXPECT_NE(policy("{tier: 1, allowedModels: [local, local]}")
+                .find("spec.allowedModels lists \"local\" twice"),
+            std::string::npos);
+  EXPECT_NE(policy("{tier: 1, allowedModels: [Local]}")
+                .find("spec.allowedModels[0] must be a DNS-1123 label"),
+            std::string::npos);
+  EXPECT_NE(policy("{tier: 1, allowedModels: local}")
+                .find("spec.allowedModels must be a list, got a string"),
+            std::string::npos);
+  EXPECT_NE(policy("{tier: 1, maxTurns: 1001}").find("spec.maxTurns must be between 0 and 1000"),
+            std::string::npos);
+  EXPECT_NE(policy("{tier: 1, maxCostPerRunUsd: abc}").find("spec.maxCostPerRunUsd must be a USD"),
+            std::string::npos);
+  EXPECT_NE(policy("{tier: 1, requireApproval: yes}")
+                .find("spec.requireApproval must be true or false, got a string"),
+            std::string::npos);
+  EXPECT_NE(policy("{tier: 1, approvalTimeoutSeconds: 0}")
+                .find("spec.approvalTimeoutSeconds must be between 1 and 2592000, got 0"),
+            std::string::npos);
+  EXPECT_NE(policy("{tier: 1, allowedTool: [shell]}")
+                .find("spec.allowedTool is not a known field (did you mean \"allowedTools\"?)"),
+            std::string::npos);
+}
+
+TEST(CodecTest, ValidatesAgentApproval) {
+  auto agent = [](const std::string& approval) {
+    return ErrorOf(
+        "apiVersion: agentd.dev/v1alpha1\nkind: Agent\nmetadata: {name: a}\nspec: {model: m, "
+        "approval: " +
+        approval + "}\n");
+  };
+  EXPECT_EQ(agent("{required: false}"), "");
+  EXPECT_EQ(agent("{timeoutSeconds: 2592000}"), "");
+  EXPECT_EQ(agent("{timeoutSeconds: 2592001}"),
+            "objects.yaml:4: Agent \"a\": spec.approval.timeoutSeconds must be between 0 and "
+            "2592000, got 2592001");
+  EXPECT_NE(agent("{timeoutSeconds: -1}").find("must be between 0 and 2592000, got -1"),
+            std::string::npos);
+  EXPECT_NE(agent("{required: \"true\"}")
+                .find("spec.approval.required must be true or false, got a string"),
+            std::string::npos);
+  EXPECT_NE(agent("{require: true}").find("spec.approval.require is not a known field"),
+            std::string::npos);
+  EXPECT_NE(agent("true").find("spec.approval must be an object, got a boolean"),
+            std::string::npos);
+}
+
+TEST(CodecTest, RoundTripsBudgetTierPolicyAndApprovalThroughJson) {
+  auto objects = ParseObjects(kGovernanceExample, "governance.yaml");
+  ASSERT_TRUE(objects.ok()) << objects.error().message;
+  Budget org;
+  org.metadata.name = "organisation";
+  org.spec.limit_micros = 1;
+  objects->push_back(org);
+  TierPolicy none;
+  none.metadata.name = "tier-1";
+  none.spec.tier = 1;
+  none.spec.allowed_tools = std::vector<std::string>{};
+  objects->push_back(none);
+  for (const AnyObject& object : *objects) {
+    Json json = ToJson(object);
+    EXPECT_EQ(json["kind"], KindOf(object));
+    auto back = FromJson(json, "round trip");
+    ASSERT_TRUE(back.ok()) << back.error().message << "\n" << json.dump(2);
+    EXPECT_TRUE(*back == object) << json.dump(2);
+  }
+  Json budget = ToJson((*objects)[0]);
+  EXPECT_EQ(budget["spec"]["limitUsd"], "150");
+  EXPECT_EQ(budget["spec"]["action"], "requireApproval");
+  EXPECT_EQ(budget["spec"]["scope"]["apiKey"], "key-1a2b3c4d");
+  EXPECT_EQ(ToJson((*objects)[3])["spec"]["scope"], Json::object());
+  Json policy = ToJson((*objects)[1]);
+  EXPECT_EQ(policy["spec"]["maxCostPerRunUsd"], "4.5");
+  EXPECT_FALSE(ToJson((*objects)[4])["spec"].contains("allowedModels"));
+  EXPECT_EQ(ToJson((*objects)[4])["spec"]["allowedTools"], Json::array());
+  EXPECT_EQ(ToJson((*objects)[2])["spec"]["approval"],
+            Json({{"required", true}, {"timeoutSeconds", 7200}}));
+}
+
+TEST(CodecTest, TypedFromJsonRefusesTheOtherGovernanceKinds) {
+  auto objects = ParseObjects(kGovernanceExample, "governance.yaml");
+  ASSERT_TRUE(objects.ok()) << objects.error().message;
+  Json budget = ToJson((*objects)[0]);
+  Json policy = ToJson((*objects)[1]);
+  EXPECT_TRUE(BudgetFromJson(budget).ok());
+  EXPECT_TRUE(TierPolicyFromJson(policy).ok());
+  EXPECT_EQ(BudgetFromJson(policy, "request body").error().message,
+            "request body: kind must be Budget, got \"TierPolicy\"");
+  EXPECT_EQ(TierPolicyFromJson(budget, "request body").error().message,
+            "request body: kind must be TierPolicy, got \"Budget\"");
+  budget["spec"]["period"] = "fortnight";
+  EXPECT_EQ(BudgetFromJson(budget, "request body").error().message,
+            "request body: Budget \"platform-team\": spec.period must be day, week or month, got "
+            "\"fortnight\"");
+}
+
+TEST(CodecTest, BudgetActionNamesAreTheWireForms) {
+  EXPECT_EQ(BudgetActionName(BudgetAction::kReject), "reject");
+  EXPECT_EQ(BudgetActionName(BudgetAction::kRequireApproval), "requireApproval");
+  EXPECT_EQ(BudgetActionName(BudgetAction::kAllow), "allow");
+}
+
+TEST(CodecTest, ReportingAllKeepsValidDocumentsAndReportsEachInvalidOne) {
+  std::string yaml = R"(apiVersion: agentd.dev/v1alpha1
+kind: Budget
+metadata: {name: a}
+spec: {limitUsd: 0}
+---
+apiVersion: agentd.dev/v1alpha1
+kind: Instruction
+metadata: {name: ok}
+spec: {scope: global, priority: 1, text: x}
+---
+apiVersion: agentd.dev/v1alpha1
+kind: TierPolicy
+metadata: {name: t}
+spec:
+  tier: 9
+)";
+  ParseReport report = ParseLocatedObjectsReportingAll(yaml, "mixed.yaml");
+  EXPECT_EQ(report.documents, 3u);
+  ASSERT_EQ(report.objects.size(), 1u);
+  EXPECT_EQ(MetaOf(report.objects[0].object).name, "ok");
+  EXPECT_EQ(report.objects[0].location, "mixed.yaml:6");
+  ASSERT_EQ(report.errors.size(), 2u);
+  EXPECT_EQ(report.errors[0].message,
+            "mixed.yaml:4: Budget \"a\": spec.limitUsd must be greater than 0");
+  EXPECT_EQ(report.errors[1].message,
+            "mixed.yaml:15: TierPolicy \"t\": spec.tier must be between 1 and 4, got 9");
+
+  ParseReport broken = ParseLocatedObjectsReportingAll("a: [1\nb: 2\n", "bad.yaml");
+  EXPECT_TRUE(broken.objects.empty());
+  EXPECT_EQ(broken.documents, 0u);
+  ASSERT_EQ(broken.errors.size(), 1u);
+  EXPECT_EQ(broken.errors[0].message.rfind("bad.yaml:", 0), 0u);
 }
 
 }  // namespace

@@ -165,6 +165,12 @@ Result<int64_t> Field::Int(int64_t min, int64_t max, int64_t fallback) const {
   return value.value_or(fallback);
 }
 
+Result<bool> Field::Bool(bool fallback) const {
+  if (!present()) return fallback;
+  if (!value_->is_boolean()) return WrongType("true or false");
+  return value_->get<bool>();
+}
+
 Result<std::optional<core::MicroUsd>> Field::OptionalUsd() const {
   if (!present()) return std::optional<core::MicroUsd>();
   std::string text;

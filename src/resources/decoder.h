@@ -77,6 +77,8 @@ class Field {
   core::Result<std::string> RequiredString(size_t max_bytes) const;
   core::Result<int64_t> Int(int64_t min, int64_t max, int64_t fallback) const;
   core::Result<std::optional<int64_t>> OptionalInt(int64_t min, int64_t max) const;
+  // true or false (a YAML 1.2 boolean; "yes" is a string and an error).
+  core::Result<bool> Bool(bool fallback) const;
   // A decimal USD amount: a string such as "0.50" (or a plain number), at most 6 decimals.
   core::Result<std::optional<core::MicroUsd>> OptionalUsd() const;
   // A list of non-empty strings, each at most `max_bytes`.

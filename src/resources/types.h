@@ -144,6 +144,14 @@ struct AgentResources {
   friend bool operator==(const AgentResources&, const AgentResources&) = default;
 };
 
+// Whether runs of the agent wait in AwaitingApproval until a person approves them.
+struct AgentApproval {
+  bool required = false;            // true: every run needs approval (the tier may also require it)
+  std::chrono::seconds timeout{0};  // how long a run may wait; 0 = the tier's timeout
+
+  friend bool operator==(const AgentApproval&, const AgentApproval&) = default;
+};
+
 struct AgentSpec {
   std::string role;
   std::string model;                      // Model name
@@ -158,6 +166,7 @@ struct AgentSpec {
   int tier = 0;  // 1-4; 0 = unset
   std::map<std::string, std::string> env;
   std::string image;
+  AgentApproval approval;
 
   friend bool operator==(const AgentSpec&, const AgentSpec&) = default;
 };
@@ -167,6 +176,77 @@ struct Agent {
   AgentSpec spec;
 
   friend bool operator==(const Agent&, const Agent&) = default;
+};
+
+// --- Budget -----------------------------------------------------------------------------------
+
+// What a run does once a budget it falls under is exhausted.
+enum class BudgetAction {
+  kReject,           // refuse new runs (402 budget_exceeded)
+  kRequireApproval,  // new runs wait in AwaitingApproval
+  kAllow,            // admit them, flagged as a violation
+};
+
+// Budget periods and their wire names (governance::ParseBudgetPeriod parses them).
+inline constexpr std::string_view kBudgetPeriods[] = {"day", "week", "month"};
+
+// Which runs a budget applies to: every field that is set must match the run; an empty scope
+// applies to every run (the organisation budget).
+struct BudgetScope {
+  std::string agent;       // Agent name
+  std::string team;        // the agent's `team` label
+  int tier = 0;            // 1-4; 0 = any tier
+  std::string namespace_;  // the agent's namespace
+  std::string api_key;     // the caller identity ("ci", "key-1a2b3c4d")
+
+  bool empty() const {
+    return agent.empty() && team.empty() && tier == 0 && namespace_.empty() && api_key.empty();
+  }
+
+  friend bool operator==(const BudgetScope&, const BudgetScope&) = default;
+};
+
+struct BudgetSpec {
+  BudgetScope scope;
+  std::string period = "month";     // one of kBudgetPeriods
+  std::string time_zone = "UTC";    // IANA name; the period resets at local midnight
+  core::MicroUsd limit_micros = 0;  // > 0
+  int soft_threshold_percent = 80;  // 0-100; 0 = no soft threshold
+  BudgetAction action = BudgetAction::kReject;
+
+  friend bool operator==(const BudgetSpec&, const BudgetSpec&) = default;
+};
+
+struct Budget {
+  ObjectMeta metadata;
+  BudgetSpec spec;
+
+  friend bool operator==(const Budget&, const Budget&) = default;
+};
+
+// --- TierPolicy -------------------------------------------------------------------------------
+
+// The limits of a governance tier (1-4). An Agent of the tier may tighten them, never loosen
+// them. Without a TierPolicy object a tier gets the built-in defaults
+// (governance/policy.h DefaultTierPolicy).
+struct TierPolicySpec {
+  int tier = 0;  // 1-4
+  // nullopt = any model / any tool; an empty list allows none.
+  std::optional<std::vector<std::string>> allowed_models;  // Model names
+  std::optional<std::vector<std::string>> allowed_tools;   // from kToolNames
+  core::MicroUsd max_cost_per_run_micros = 0;              // 0 = no cap of the tier
+  int max_turns = 0;                                       // 0 = no cap of the tier
+  bool require_approval = false;
+  std::chrono::seconds approval_timeout{86400};
+
+  friend bool operator==(const TierPolicySpec&, const TierPolicySpec&) = default;
+};
+
+struct TierPolicy {
+  ObjectMeta metadata;
+  TierPolicySpec spec;
+
+  friend bool operator==(const TierPolicy&, const TierPolicy&) = default;
 };
 
 }  // namespace agentd::resources

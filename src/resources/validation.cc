@@ -148,4 +148,23 @@ bool IsGitRefName(std::string_view text) {
          !text.starts_with('/');
 }
 
+bool IsTimeZoneName(std::string_view text) {
+  if (text.empty() || text.size() > 64 || text.front() == '/' || text.back() == '/') return false;
+  if (text.find("//") != std::string_view::npos || text.find("..") != std::string_view::npos) {
+    return false;
+  }
+  for (char c : text) {
+    if (!IsAlnum(c) && c != '_' && c != '+' && c != '-' && c != '/') return false;
+  }
+  return true;
+}
+
+bool IsCallerIdentity(std::string_view text) {
+  if (text.empty() || text.size() > 63) return false;
+  for (char c : text) {
+    if (!IsAlnum(c) && c != '.' && c != '_' && c != '-') return false;
+  }
+  return true;
+}
+
 }  // namespace agentd::resources

@@ -39,4 +39,12 @@ bool IsSafeToken(std::string_view text);
 // in '/', '.' or ".lock".
 bool IsGitRefName(std::string_view text);
 
+// IANA time zone name as Budget.timeZone takes it ("UTC", "Europe/Berlin", "Etc/GMT+5"): 1-64
+// chars of [A-Za-z0-9_+-/], not starting or ending with '/', without "//" (so never "..", "."
+// or an absolute path: it names a file under the zoneinfo directory).
+bool IsTimeZoneName(std::string_view text);
+// A caller identity as the API key authenticator gives it ("ci", "key-1a2b3c4d"): 1-63 chars of
+// [A-Za-z0-9._-].
+bool IsCallerIdentity(std::string_view text);
+
 }  // namespace agentd::resources

@@ -103,5 +103,31 @@ TEST(ValidationTest, GitRefNamesRejectSpecialSequences) {
   EXPECT_FALSE(IsGitRefName("main/"));
 }
 
+TEST(ValidationTest, TimeZoneNamesCannotLeaveTheZoneinfoDirectory) {
+  EXPECT_TRUE(IsTimeZoneName("UTC"));
+  EXPECT_TRUE(IsTimeZoneName("Europe/Berlin"));
+  EXPECT_TRUE(IsTimeZoneName("America/Argentina/Buenos_Aires"));
+  EXPECT_TRUE(IsTimeZoneName("Etc/GMT+5"));
+  EXPECT_TRUE(IsTimeZoneName(std::string(64, 'A')));
+  EXPECT_FALSE(IsTimeZoneName(std::string(65, 'A')));
+  EXPECT_FALSE(IsTimeZoneName(""));
+  EXPECT_FALSE(IsTimeZoneName("../etc/passwd"));
+  EXPECT_FALSE(IsTimeZoneName("Europe/../UTC"));
+  EXPECT_FALSE(IsTimeZoneName("/etc/localtime"));
+  EXPECT_FALSE(IsTimeZoneName("Europe/"));
+  EXPECT_FALSE(IsTimeZoneName("Europe//Berlin"));
+  EXPECT_FALSE(IsTimeZoneName("Europe Berlin"));
+}
+
+TEST(ValidationTest, CallerIdentitiesAreShortNames) {
+  EXPECT_TRUE(IsCallerIdentity("ci"));
+  EXPECT_TRUE(IsCallerIdentity("key-1a2b3c4d"));
+  EXPECT_TRUE(IsCallerIdentity("deploy.bot_2"));
+  EXPECT_FALSE(IsCallerIdentity(""));
+  EXPECT_FALSE(IsCallerIdentity(std::string(64, 'a')));
+  EXPECT_FALSE(IsCallerIdentity("a:b"));
+  EXPECT_FALSE(IsCallerIdentity("a b"));
+}
+
 }  // namespace
 }  // namespace agentd::resources
