@@ -1,13 +1,15 @@
 #include "core/money.h"
 
+#include <algorithm>
+
 namespace agentd::core {
 
 __extension__ using Int128 = __int128;
 
 Result<MicroUsd> ParseUsd(std::string_view text) {
   auto bad = [&](std::string_view why) {
-    return InvalidArgument("invalid USD amount \"" + std::string(text.substr(0, 40)) + "\": " +
-                           std::string(why));
+    return InvalidArgument("invalid USD amount \"" + std::string(text.substr(0, 40)) +
+                           "\": " + std::string(why));
   };
   if (text.empty()) return bad("empty");
   size_t pos = 0;
@@ -58,6 +60,16 @@ MicroUsd CostOfTokens(int64_t tokens, MicroUsd price_per_million) {
   if (tokens <= 0 || price_per_million <= 0) return 0;
   Int128 product = static_cast<Int128>(tokens) * price_per_million;
   return static_cast<MicroUsd>((product + 999'999) / 1'000'000);
+}
+
+MicroUsd CostOfCall(int64_t input_tokens, int64_t cached_input_tokens, int64_t output_tokens,
+                    MicroUsd input_per_million, MicroUsd cached_input_per_million,
+                    MicroUsd output_per_million) {
+  const int64_t input = std::max<int64_t>(0, input_tokens);
+  const int64_t cached = std::clamp<int64_t>(cached_input_tokens, 0, input);
+  return CostOfTokens(input - cached, input_per_million) +
+         CostOfTokens(cached, cached_input_per_million) +
+         CostOfTokens(output_tokens, output_per_million);
 }
 
 }  // namespace agentd::core

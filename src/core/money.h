@@ -24,4 +24,11 @@ double ToUsdDouble(MicroUsd micros);
 // next micro-dollar so that many small calls never round to free.
 MicroUsd CostOfTokens(int64_t tokens, MicroUsd price_per_million);
 
+// Cost of one model call: `input_tokens` of which `cached_input_tokens` were served from the
+// provider's prompt cache (clamped to [0, input_tokens]), plus `output_tokens`, each at its
+// price per million tokens. Negative counts count as 0.
+MicroUsd CostOfCall(int64_t input_tokens, int64_t cached_input_tokens, int64_t output_tokens,
+                    MicroUsd input_per_million, MicroUsd cached_input_per_million,
+                    MicroUsd output_per_million);
+
 }  // namespace agentd::core

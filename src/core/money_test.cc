@@ -38,5 +38,13 @@ TEST(MoneyTest, TokenCostRoundsUpToTheNextMicroDollar) {
   EXPECT_EQ(CostOfTokens(4'000'000'000'000, 15'000'000), 60'000'000'000'000);
 }
 
+TEST(CostOfCallTest, PricesCachedInputApartAndClampsTheCachedCount) {
+  // 1,000 input of which 400 cached at $1 / $0.5 per M, 100 output at $2 per M.
+  EXPECT_EQ(CostOfCall(1000, 400, 100, 1'000'000, 500'000, 2'000'000), 600 + 200 + 200);
+  // More cached than input: all input is cached.
+  EXPECT_EQ(CostOfCall(100, 500, 0, 1'000'000, 500'000, 2'000'000), 50);
+  EXPECT_EQ(CostOfCall(-5, -1, -3, 1'000'000, 500'000, 2'000'000), 0);
+}
+
 }  // namespace
 }  // namespace agentd::core

@@ -9,6 +9,7 @@
 #include <string_view>
 #include <utility>
 #include <variant>
+#include <vector>
 
 #include "core/check.h"
 
@@ -31,6 +32,11 @@ enum class ErrorCode {
 struct Error {
   ErrorCode code = ErrorCode::kInternal;
   std::string message;
+  // A more specific stable code for programs (e.g. "budget_exceeded"); when set, API problems
+  // carry it as `code` instead of CodeName(code). Empty for most errors.
+  std::string reason;
+  // Extra string members of the API problem (e.g. {"budget", "team-a"}); never secrets.
+  std::vector<std::pair<std::string, std::string>> fields;
 
   // Returns a copy with `context + ": "` in front of the message.
   Error Wrap(std::string_view context) const;
@@ -73,7 +79,7 @@ inline Error Internal(std::string message) { return {ErrorCode::kInternal, std::
 template <typename T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : data_(std::move(value)) {}  // NOLINT(google-explicit-constructor)
+  Result(T value) : data_(std::move(value)) {}      // NOLINT(google-explicit-constructor)
   Result(Error error) : data_(std::move(error)) {}  // NOLINT(google-explicit-constructor)
 
   bool ok() const { return data_.index() == 0; }
@@ -141,12 +147,12 @@ inline Status Ok() { return {}; }
 }  // namespace agentd::core
 
 // Propagates an error from an expression returning Result<...>/Status.
-#define AGENTD_RETURN_IF_ERROR(expr)                  \
-  do {                                                \
-    auto agentd_status_ = (expr);                     \
-    if (!agentd_status_.ok()) {                       \
-      return std::move(agentd_status_).error();       \
-    }                                                 \
+#define AGENTD_RETURN_IF_ERROR(expr)            \
+  do {                                          \
+    auto agentd_status_ = (expr);               \
+    if (!agentd_status_.ok()) {                 \
+      return std::move(agentd_status_).error(); \
+    }                                           \
   } while (false)
 
 #define AGENTD_CONCAT_INNER_(a, b) a##b

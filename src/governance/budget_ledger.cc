@@ -1,5 +1,6 @@
 #include "governance/budget_ledger.h"
 
+#include <algorithm>
 #include <limits>
 #include <set>
 #include <utility>
@@ -47,7 +48,7 @@ core::Status BudgetLedger::AddBudget(BudgetState state) {
 }
 
 core::Result<ReservationId> BudgetLedger::Reserve(const std::vector<std::string>& budgets,
-                                                  core::MicroUsd amount) {
+                                                  core::MicroUsd amount, bool allow_over_limit) {
   AGENTD_RETURN_IF_ERROR(CheckAmount("reservation amount", amount));
   if (budgets.empty()) return core::InvalidArgument("reservation names no budget");
   std::set<std::string_view> seen;
@@ -63,6 +64,7 @@ core::Result<ReservationId> BudgetLedger::Reserve(const std::vector<std::string>
   }
   // Check every level before touching any, so a refusal leaves nothing behind.
   for (const BudgetState* s : states) {
+    if (allow_over_limit) break;
     if (Int128{s->spent} + s->reserved + amount > s->limit) {
       return core::ResourceExhausted("budget \"" + s->name + "\" cannot fit " + Usd(amount) +
                                      ": spent " + Usd(s->spent) + ", reserved " + Usd(s->reserved) +
@@ -75,28 +77,51 @@ core::Result<ReservationId> BudgetLedger::Reserve(const std::vector<std::string>
   return id;
 }
 
-core::Result<SettleResult> BudgetLedger::Settle(ReservationId id, core::MicroUsd actual) {
-  auto it = reservations_.find(id);
-  if (it == reservations_.end()) {
-    return core::NotFound("unknown or closed reservation " + std::to_string(id));
+const BudgetState* BudgetLedger::FirstThatCannotFit(const std::vector<std::string>& budgets,
+                                                    core::MicroUsd amount) const {
+  for (const std::string& name : budgets) {
+    const BudgetState* s = Find(name);
+    if (s != nullptr && Int128{s->spent} + s->reserved + amount > s->limit) return s;
   }
-  AGENTD_RETURN_IF_ERROR(CheckAmount("actual cost of reservation " + std::to_string(id), actual));
-  const Reservation& r = it->second;
+  return nullptr;
+}
+
+SettleResult BudgetLedger::Apply(Reservation& r, core::MicroUsd actual, core::MicroUsd released) {
   SettleResult result;
-  result.overrun = actual > r.amount ? actual - r.amount : 0;
+  result.overrun = actual > released ? actual - released : 0;
   for (const std::string& name : r.budgets) {
     BudgetState* s = FindMutable(name);
     AGENTD_CHECK(s != nullptr) << "budgets are never removed while reserved: " << name;
     const bool was_below = s->spent < s->soft_threshold;
-    s->reserved -= r.amount;
+    s->reserved -= released;
     s->spent = SaturatingAdd(s->spent, actual);
     s->overrun = SaturatingAdd(s->overrun, result.overrun);
     if (s->soft_threshold > 0 && was_below && s->spent >= s->soft_threshold) {
       result.crossed_soft_threshold.push_back(s->name);
     }
   }
+  r.amount -= released;
+  return result;
+}
+
+core::Result<SettleResult> BudgetLedger::Settle(ReservationId id, core::MicroUsd actual) {
+  auto it = reservations_.find(id);
+  if (it == reservations_.end()) {
+    return core::NotFound("unknown or closed reservation " + std::to_string(id));
+  }
+  AGENTD_RETURN_IF_ERROR(CheckAmount("actual cost of reservation " + std::to_string(id), actual));
+  SettleResult result = Apply(it->second, actual, it->second.amount);
   reservations_.erase(it);
   return result;
+}
+
+core::Result<SettleResult> BudgetLedger::Consume(ReservationId id, core::MicroUsd actual) {
+  auto it = reservations_.find(id);
+  if (it == reservations_.end()) {
+    return core::NotFound("unknown or closed reservation " + std::to_string(id));
+  }
+  AGENTD_RETURN_IF_ERROR(CheckAmount("actual cost of reservation " + std::to_string(id), actual));
+  return Apply(it->second, actual, std::min(actual, it->second.amount));
 }
 
 core::Status BudgetLedger::Release(ReservationId id) {

@@ -58,17 +58,24 @@ class BudgetLedger {
   // kInvalidArgument for an empty list, a name given twice or a negative or oversized amount;
   // kNotFound for an unknown budget; kResourceExhausted when spent + reserved + amount would
   // exceed a budget's limit — the message names the first such budget in list order, its spent,
-  // reserved and limit in USD.
+  // reserved and limit in USD. With `allow_over_limit` the limit check is skipped (a person
+  // approved the overspend, or the budget's action is to allow and flag).
   core::Result<ReservationId> Reserve(const std::vector<std::string>& budgets,
-                                      core::MicroUsd amount);
-
+                                      core::MicroUsd amount, bool allow_over_limit = false);
+  // The first budget in `budgets` that cannot fit `amount` more (spent + reserved + amount >
+  // limit), or nullptr when all can (unknown names are skipped).
+  const BudgetState* FirstThatCannotFit(const std::vector<std::string>& budgets,
+                                        core::MicroUsd amount) const;
   // Closes the reservation with its real cost: `actual` moves to spent on every budget, the
   // reservation leaves reserved. `actual` above the reservation is accepted (the call already
   // happened) and recorded as overrun, so spent can pass the limit by at most the overruns.
   // Errors: kNotFound for an unknown or closed reservation; kInvalidArgument for a negative or
   // oversized `actual` (the reservation stays open).
   core::Result<SettleResult> Settle(ReservationId id, core::MicroUsd actual);
-
+  // Settles part of a reservation that stays open: `actual` moves to spent, the reservation
+  // shrinks by min(actual, what is left of it); any excess is overrun. For a run whose model
+  // calls are paid one by one out of the allowance reserved at admission. Errors as Settle.
+  core::Result<SettleResult> Consume(ReservationId id, core::MicroUsd actual);
   // Closes the reservation without cost. Errors: kNotFound for an unknown or closed reservation.
   core::Status Release(ReservationId id);
 
@@ -85,6 +92,8 @@ class BudgetLedger {
 
  private:
   BudgetState* FindMutable(std::string_view name);
+  // Moves `actual` to spent on the reservation's budgets and `released` out of reserved.
+  SettleResult Apply(Reservation& reservation, core::MicroUsd actual, core::MicroUsd released);
 
   std::map<std::string, BudgetState, std::less<>> budgets_;
   std::map<ReservationId, Reservation> reservations_;

@@ -106,6 +106,37 @@ TEST(BudgetLedgerTest, SettleAboveTheReservationIsRecordedAsOverrun) {
   EXPECT_FALSE(ledger.Reserve(kChain, 1).ok());
 }
 
+TEST(BudgetLedgerTest, ConsumePaysPartOfAReservationThatStaysOpen) {
+  BudgetLedger ledger = NestedLedger();
+  auto id = ledger.Reserve(kChain, 5 * kUsd);
+  ASSERT_TRUE(id.ok());
+
+  ASSERT_TRUE(ledger.Consume(*id, 2 * kUsd).ok());
+  auto second = ledger.Consume(*id, 4 * kUsd);  // 1 USD more than is left of the reservation
+
+  ASSERT_TRUE(second.ok()) << second.error().message;
+  EXPECT_EQ(second->overrun, 1 * kUsd);
+  EXPECT_EQ(ledger.Find("agent-x")->spent, 6 * kUsd);
+  EXPECT_EQ(ledger.Find("agent-x")->reserved, 0);
+  ASSERT_NE(ledger.FindReservation(*id), nullptr);
+  EXPECT_EQ(ledger.FindReservation(*id)->amount, 0);
+  ASSERT_TRUE(ledger.Release(*id).ok());
+  EXPECT_EQ(ledger.Find("org")->spent, 6 * kUsd);
+}
+
+TEST(BudgetLedgerTest, OverLimitReservationIsAllowedOnlyWhenAsked) {
+  BudgetLedger ledger = NestedLedger();
+  ASSERT_TRUE(ledger.Reserve(kChain, 8 * kUsd).ok());
+
+  EXPECT_EQ(ledger.FirstThatCannotFit(kChain, 3 * kUsd)->name, "agent-x");
+  EXPECT_EQ(ledger.Reserve(kChain, 3 * kUsd).error().code, core::ErrorCode::kResourceExhausted);
+  auto forced = ledger.Reserve(kChain, 3 * kUsd, /*allow_over_limit=*/true);
+
+  ASSERT_TRUE(forced.ok());
+  EXPECT_EQ(ledger.Find("agent-x")->reserved, 11 * kUsd);
+  EXPECT_EQ(ledger.FirstThatCannotFit({"org"}, 1 * kUsd), nullptr);
+}
+
 TEST(BudgetLedgerTest, ReleaseReturnsTheWholeReservation) {
   BudgetLedger ledger = NestedLedger();
   auto id = ledger.Reserve(kChain, 7 * kUsd);

@@ -6,16 +6,26 @@ namespace agentd::runs {
 
 std::string_view PhaseName(Phase phase) {
   switch (phase) {
-    case Phase::kPending: return "Pending";
-    case Phase::kAwaitingApproval: return "AwaitingApproval";
-    case Phase::kQueued: return "Queued";
-    case Phase::kStarting: return "Starting";
-    case Phase::kRunning: return "Running";
-    case Phase::kSucceeded: return "Succeeded";
-    case Phase::kFailed: return "Failed";
-    case Phase::kTimedOut: return "TimedOut";
-    case Phase::kCancelled: return "Cancelled";
-    case Phase::kRejected: return "Rejected";
+    case Phase::kPending:
+      return "Pending";
+    case Phase::kAwaitingApproval:
+      return "AwaitingApproval";
+    case Phase::kQueued:
+      return "Queued";
+    case Phase::kStarting:
+      return "Starting";
+    case Phase::kRunning:
+      return "Running";
+    case Phase::kSucceeded:
+      return "Succeeded";
+    case Phase::kFailed:
+      return "Failed";
+    case Phase::kTimedOut:
+      return "TimedOut";
+    case Phase::kCancelled:
+      return "Cancelled";
+    case Phase::kRejected:
+      return "Rejected";
   }
   return "Unknown";
 }
@@ -35,26 +45,29 @@ bool IsTerminal(Phase phase) {
     case Phase::kFailed:
     case Phase::kTimedOut:
     case Phase::kCancelled:
-    case Phase::kRejected: return true;
-    default: return false;
+    case Phase::kRejected:
+      return true;
+    default:
+      return false;
   }
 }
 
 bool CanTransition(Phase from, Phase to) {
   using P = Phase;
   switch (from) {
-    case P::kPending: return to == P::kAwaitingApproval || to == P::kQueued || to == P::kRejected;
+    case P::kPending:
+      return to == P::kAwaitingApproval || to == P::kQueued || to == P::kRejected;
     case P::kAwaitingApproval:
       return to == P::kQueued || to == P::kRejected || to == P::kCancelled;
     case P::kQueued:
       return to == P::kStarting || to == P::kCancelled || to == P::kTimedOut || to == P::kFailed;
     case P::kStarting:
-      return to == P::kRunning || to == P::kSucceeded || to == P::kFailed ||
-             to == P::kTimedOut || to == P::kCancelled || to == P::kQueued;
+      return to == P::kRunning || to == P::kSucceeded || to == P::kFailed || to == P::kTimedOut ||
+             to == P::kCancelled || to == P::kQueued;
     case P::kRunning:
-      return to == P::kSucceeded || to == P::kFailed || to == P::kTimedOut ||
-             to == P::kCancelled;
-    default: return false;  // terminal
+      return to == P::kSucceeded || to == P::kFailed || to == P::kTimedOut || to == P::kCancelled;
+    default:
+      return false;  // terminal
   }
 }
 
@@ -69,19 +82,25 @@ Usage& Usage::operator+=(const Usage& other) {
 
 std::string_view SourceName(Source source) {
   switch (source) {
-    case Source::kApi: return "api";
-    case Source::kCli: return "cli";
-    case Source::kWebhook: return "webhook";
-    case Source::kSchedule: return "schedule";
-    case Source::kSlack: return "slack";
-    case Source::kKubectl: return "kubectl";
+    case Source::kApi:
+      return "api";
+    case Source::kCli:
+      return "cli";
+    case Source::kWebhook:
+      return "webhook";
+    case Source::kSchedule:
+      return "schedule";
+    case Source::kSlack:
+      return "slack";
+    case Source::kKubectl:
+      return "kubectl";
   }
   return "api";
 }
 
 core::Result<Source> ParseSource(std::string_view name) {
-  for (Source s : {Source::kApi, Source::kCli, Source::kWebhook, Source::kSchedule,
-                   Source::kSlack, Source::kKubectl}) {
+  for (Source s : {Source::kApi, Source::kCli, Source::kWebhook, Source::kSchedule, Source::kSlack,
+                   Source::kKubectl}) {
     if (SourceName(s) == name) return s;
   }
   return core::InvalidArgument("unknown source \"" + std::string(name.substr(0, 40)) + "\"");
@@ -109,13 +128,24 @@ core::Json RunToJson(const Run& run) {
   if (run.deadline) j["deadlineSeconds"] = run.deadline->count();
   if (!run.caller.empty()) j["caller"] = run.caller;
   if (!run.idempotency_key.empty()) j["idempotencyKey"] = run.idempotency_key;
-  j["conditions"] = core::Json::array(
-      {{{"type", PhaseName(run.phase)}, {"status", "True"}, {"reason", run.reason},
-        {"message", run.message}}});
+  j["conditions"] = core::Json::array({{{"type", PhaseName(run.phase)},
+                                        {"status", "True"},
+                                        {"reason", run.reason},
+                                        {"message", run.message}}});
   j["startedAt"] = run.started_at ? core::Json(core::FormatRfc3339(*run.started_at)) : nullptr;
   j["finishedAt"] = run.finished_at ? core::Json(core::FormatRfc3339(*run.finished_at)) : nullptr;
   j["result"] = run.result.empty() ? core::Json(nullptr) : core::Json(run.result);
   j["error"] = run.error.empty() ? core::Json(nullptr) : core::Json(run.error);
+  core::Json governance = {{"allowanceUsd", core::FormatUsd(run.allowance_micros)},
+                           {"budgets", run.budgets}};
+  if (!run.team.empty()) governance["team"] = run.team;
+  if (!run.cost_center.empty()) governance["costCenter"] = run.cost_center;
+  if (run.tier != 0) governance["tier"] = run.tier;
+  if (!run.config_digest.empty()) governance["configDigest"] = run.config_digest;
+  if (run.approval_expires_at) {
+    governance["approvalExpiresAt"] = core::FormatRfc3339(*run.approval_expires_at);
+  }
+  j["governance"] = std::move(governance);
   return j;
 }
 

@@ -65,7 +65,7 @@ struct Run {
   std::string agent;  // Agent object name
   std::string input;
   core::Json parameters = core::Json::object();
-  int priority = 0;                       // higher first
+  int priority = 0;                              // higher first
   std::optional<std::chrono::seconds> deadline;  // overrides the agent's timeout when set
   std::map<std::string, std::string> labels;
   std::string idempotency_key;  // empty when none
@@ -91,6 +91,17 @@ struct Run {
   std::string runner_token_hash;
   // Highest runner-side event number already committed (dedup when re-reading a journal).
   int64_t runner_seq = 0;
+
+  // Governance, fixed at admission (docs/governance.md). The cost attribution comes from the
+  // agent at submission time, so later edits of the agent do not rewrite history.
+  std::string team;                     // the agent's "team" label
+  std::string cost_center;              // the agent's "cost-center" label
+  int tier = 0;                         // the agent's tier, 1-4; 0 = none
+  std::string config_digest;            // SHA-256 hex of the agent's and model's canonical JSON
+  core::MicroUsd allowance_micros = 0;  // worst-case cost reserved at admission (per-run cap)
+  std::vector<std::string> budgets;     // the budgets the allowance is reserved against
+  // While AwaitingApproval: when the request expires (then Rejected, reason ApprovalExpired).
+  std::optional<core::TimePoint> approval_expires_at;
 
   int64_t version = 0;  // bumped on every write; optimistic concurrency
 };

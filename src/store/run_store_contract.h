@@ -14,6 +14,7 @@
 
 #include <functional>
 #include <memory>
+#include <ostream>
 #include <string>
 
 #include <gtest/gtest.h>
@@ -27,6 +28,9 @@ struct RunStoreFactory {
   // Opens a store; aborts the test (ADD_FAILURE and return null) if it cannot.
   std::function<std::unique_ptr<RunStore>()> make;
 };
+
+// Prints the factory's name in test output (instead of its bytes).
+inline void PrintTo(const RunStoreFactory& factory, std::ostream* os) { *os << factory.name; }
 
 // For INSTANTIATE_TEST_SUITE_P's name generator argument.
 std::string RunStoreFactoryName(const ::testing::TestParamInfo<RunStoreFactory>& info);

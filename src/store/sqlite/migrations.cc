@@ -83,6 +83,81 @@ CREATE INDEX usage_ledger_by_time ON usage_ledger (time);
 CREATE INDEX usage_ledger_by_agent ON usage_ledger (agent, time);
 CREATE INDEX usage_ledger_by_run ON usage_ledger (run_id);
 )sql",
+
+    // 2: governance (issue 4): run attribution and reservations, attributed usage rows, the
+    // hash-chained audit log and its signed checkpoints.
+    R"sql(
+ALTER TABLE runs ADD COLUMN team                TEXT NOT NULL DEFAULT '';
+ALTER TABLE runs ADD COLUMN cost_center         TEXT NOT NULL DEFAULT '';
+ALTER TABLE runs ADD COLUMN tier                INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE runs ADD COLUMN config_digest       TEXT NOT NULL DEFAULT '';
+ALTER TABLE runs ADD COLUMN allowance_micros    INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE runs ADD COLUMN budgets             TEXT NOT NULL DEFAULT '[]';
+ALTER TABLE runs ADD COLUMN approval_expires_at INTEGER;
+
+-- The run's attribution, copied from its row when the usage row is written. Rows written by
+-- schema 1 take team and cost-center from the labels they were written with, and the caller of
+-- their run.
+ALTER TABLE usage_ledger ADD COLUMN team        TEXT NOT NULL DEFAULT '';
+ALTER TABLE usage_ledger ADD COLUMN cost_center TEXT NOT NULL DEFAULT '';
+ALTER TABLE usage_ledger ADD COLUMN tier        INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE usage_ledger ADD COLUMN caller      TEXT NOT NULL DEFAULT '';
+UPDATE usage_ledger SET
+  team = COALESCE(CASE WHEN json_valid(labels) THEN json_extract(labels, '$.team') END, ''),
+  cost_center =
+    COALESCE(CASE WHEN json_valid(labels) THEN json_extract(labels, '$."cost-center"') END, ''),
+  caller = COALESCE((SELECT caller FROM runs WHERE runs.id = usage_ledger.run_id), '');
+-- Budget windows and usage filters: one scope dimension and a time range.
+CREATE INDEX usage_ledger_by_team ON usage_ledger (team, time);
+CREATE INDEX usage_ledger_by_cost_center ON usage_ledger (cost_center, time);
+CREATE INDEX usage_ledger_by_tier ON usage_ledger (tier, time);
+CREATE INDEX usage_ledger_by_caller ON usage_ledger (caller, time);
+
+-- The audit chain (governance/audit_chain.h): idx is the entry's index, 1, 2, 3, ...; details
+-- is the JSON text of the details object. Rows are only ever inserted.
+CREATE TABLE audit_log (
+  idx       INTEGER PRIMARY KEY,
+  time      INTEGER NOT NULL,
+  actor     TEXT NOT NULL,
+  action    TEXT NOT NULL,
+  subject   TEXT NOT NULL DEFAULT '',
+  details   TEXT NOT NULL DEFAULT '{}',
+  prev_hash TEXT NOT NULL,
+  hash      TEXT NOT NULL
+) STRICT;
+CREATE INDEX audit_log_by_time ON audit_log (time, idx);
+CREATE INDEX audit_log_by_actor ON audit_log (actor, idx);
+CREATE INDEX audit_log_by_action ON audit_log (action, idx);
+CREATE INDEX audit_log_by_subject ON audit_log (subject, idx);
+-- Defence in depth: the hash chain still shows edits made after dropping these.
+CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log
+BEGIN
+  SELECT RAISE(ABORT, 'audit_log is append-only');
+END;
+CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
+BEGIN
+  SELECT RAISE(ABORT, 'audit_log is append-only');
+END;
+
+-- Signed checkpoints of the chain (governance/checkpoint.h), in the order they were saved.
+CREATE TABLE audit_checkpoints (
+  id        INTEGER PRIMARY KEY,
+  count     INTEGER NOT NULL,
+  head_hash TEXT NOT NULL,
+  time      INTEGER NOT NULL,
+  key_id    TEXT NOT NULL,
+  signature TEXT NOT NULL
+) STRICT;
+CREATE INDEX audit_checkpoints_by_count ON audit_checkpoints (count, id);
+CREATE TRIGGER audit_checkpoints_no_update BEFORE UPDATE ON audit_checkpoints
+BEGIN
+  SELECT RAISE(ABORT, 'audit_checkpoints is append-only');
+END;
+CREATE TRIGGER audit_checkpoints_no_delete BEFORE DELETE ON audit_checkpoints
+BEGIN
+  SELECT RAISE(ABORT, 'audit_checkpoints is append-only');
+END;
+)sql",
 };
 
 constexpr int kLatest = static_cast<int>(sizeof(kMigrations) / sizeof(kMigrations[0]));

@@ -6,6 +6,7 @@
 #include <condition_variable>
 #include <deque>
 #include <future>
+#include <iterator>
 #include <mutex>
 #include <optional>
 #include <thread>
@@ -15,6 +16,7 @@
 
 #include "core/json.h"
 #include "core/time.h"
+#include "governance/audit_chain.h"
 #include "store/sqlite/connection.h"
 #include "store/sqlite/migrations.h"
 
@@ -26,6 +28,8 @@ using core::Json;
 using core::Result;
 using core::Status;
 using core::TimePoint;
+using governance::AuditEntry;
+using governance::AuditEntryDraft;
 using runs::Event;
 using runs::Phase;
 using runs::Run;
@@ -33,6 +37,7 @@ using sqlite::Connection;
 using sqlite::Statement;
 
 constexpr int kMaxListLimit = 1000;
+constexpr int kMaxReadAuditLimit = 10000;
 // Drop the writer's sequence cache when it grows past this many runs (it reloads on demand).
 constexpr size_t kMaxCachedRuns = 100'000;
 // Rows were validated when written; these limits only stop a corrupt row from exhausting memory.
@@ -43,7 +48,19 @@ constexpr const char* kRunColumns =
     "id, agent, input, parameters, priority, deadline_seconds, labels, idempotency_key, "
     "request_hash, caller, source, phase, reason, message, created_at, started_at, finished_at, "
     "attempts, input_tokens, cached_input_tokens, output_tokens, cost_micros, model_calls, "
-    "result, error, executor_handle, runner_token_hash, runner_seq, version";
+    "result, error, executor_handle, runner_token_hash, runner_seq, version, team, cost_center, "
+    "tier, config_digest, allowance_micros, budgets, approval_expires_at";
+constexpr int kRunColumnCount = 36;
+
+// "?1, ?2, ..., ?n".
+std::string Placeholders(int n) {
+  std::string out;
+  for (int i = 1; i <= n; ++i) {
+    if (i > 1) out += ", ";
+    out += "?" + std::to_string(i);
+  }
+  return out;
+}
 
 std::string SelectRunSql(std::string_view where) {
   return std::string("SELECT ") + kRunColumns + " FROM runs " + std::string(where);
@@ -114,6 +131,21 @@ Result<Run> ReadRunRow(const Statement& row) {
   run.runner_token_hash = row.Text(26);
   run.runner_seq = row.Int(27);
   run.version = row.Int(28);
+  run.team = row.Text(29);
+  run.cost_center = row.Text(30);
+  run.tier = static_cast<int>(row.Int(31));
+  run.config_digest = row.Text(32);
+  run.allowance_micros = row.Int(33);
+  AGENTD_ASSIGN_OR_RETURN(Json budgets,
+                          ParseColumnJson(row.Text(34), "column budgets of " + where));
+  if (!budgets.is_array()) {
+    return core::Internal("column budgets of " + where + " is not a JSON array");
+  }
+  for (const Json& budget : budgets) {
+    if (!budget.is_string()) return core::Internal(where + ": a budget name is not a string");
+    run.budgets.push_back(budget.get<std::string>());
+  }
+  if (!row.IsNull(35)) run.approval_expires_at = core::FromUnixMillis(row.Int(35));
   return run;
 }
 
@@ -148,6 +180,13 @@ void BindRunColumns(Statement& stmt, const Run& run) {
   stmt.BindText(27, run.runner_token_hash);
   stmt.BindInt(28, run.runner_seq);
   stmt.BindInt(29, run.version);
+  stmt.BindText(30, run.team);
+  stmt.BindText(31, run.cost_center);
+  stmt.BindInt(32, run.tier);
+  stmt.BindText(33, run.config_digest);
+  stmt.BindInt(34, run.allowance_micros);
+  stmt.BindText(35, core::DumpJson(Json(run.budgets)));
+  stmt.BindOptionalInt(36, OptionalMs(run.approval_expires_at));
 }
 
 // Loads one run, or nullopt when there is none with that id.
@@ -195,15 +234,69 @@ Result<std::pair<int64_t, std::string>> DecodeCursor(std::string_view cursor) {
   return std::make_pair(ms, std::string(id));
 }
 
+// --- Audit rows ---
+
+constexpr const char* kAuditColumns = "idx, time, actor, action, subject, details, prev_hash, hash";
+
+std::string SelectAuditSql(std::string_view where) {
+  return std::string("SELECT ") + kAuditColumns + " FROM audit_log " + std::string(where);
+}
+
+// Exactly as stored. Details that do not parse come back as the JSON string of their text: a
+// genuine entry's details are always an object, so verification reports the row as altered
+// instead of the read failing.
+AuditEntry ReadAuditRow(const Statement& row) {
+  AuditEntry entry;
+  entry.index = row.Int(0);
+  entry.time = core::FromUnixMillis(row.Int(1));
+  entry.actor = row.Text(2);
+  entry.action = row.Text(3);
+  entry.subject = row.Text(4);
+  std::string details = row.Text(5);
+  Result<Json> parsed = core::ParseJson(details, kRowJsonLimits);
+  entry.details = parsed.ok() ? std::move(parsed).value() : Json(std::move(details));
+  entry.prev_hash = row.Text(6);
+  entry.hash = row.Text(7);
+  return entry;
+}
+
+// The last entry's index and hash (count 0 and the genesis hash for an empty log).
+Result<AuditHead> LoadAuditHead(Connection& db) {
+  AGENTD_ASSIGN_OR_RETURN(Statement stmt,
+                          db.Prepare("SELECT idx, hash FROM audit_log ORDER BY idx DESC LIMIT 1"));
+  AuditHead head;
+  AGENTD_ASSIGN_OR_RETURN(bool found, stmt.Step());
+  if (found) {
+    head.count = stmt.Int(0);
+    head.head_hash = stmt.Text(1);
+  }
+  return head;
+}
+
+// Cursor of ListAudit: the decimal index of the last entry of a page.
+Result<int64_t> DecodeAuditCursor(std::string_view cursor) {
+  int64_t index = 0;
+  auto [end, ec] = std::from_chars(cursor.data(), cursor.data() + cursor.size(), index);
+  if (ec != std::errc() || end != cursor.data() + cursor.size() || index < 1) {
+    return core::InvalidArgument("invalid audit cursor \"" + std::string(cursor.substr(0, 60)) +
+                                 "\"");
+  }
+  return index;
+}
+
 // Applies write operations inside the writer's transaction. Owned and used only by the writer
-// thread. Holds the per-run next-sequence cache, with an undo log so an operation that rolls
-// back to its savepoint also rolls back its cache changes.
+// thread. Holds the per-run next-sequence cache and the audit chain's head, with an undo log so
+// an operation that rolls back to its savepoint also rolls back its changes to both.
 class WriterContext {
  public:
-  WriterContext(Connection& db, const core::Clock& clock) : db_(db), clock_(clock) {}
+  WriterContext(Connection& db, const core::Clock& clock, AuditHead audit_head)
+      : db_(db), clock_(clock), audit_head_(std::move(audit_head)) {}
 
   // Called at the start of each operation / after one failed / after a batch failed.
-  void BeginOperation() { undo_.clear(); }
+  void BeginOperation() {
+    undo_.clear();
+    audit_undo_.reset();
+  }
   void UndoOperation() {
     for (auto it = undo_.rbegin(); it != undo_.rend(); ++it) {
       if (it->second) {
@@ -213,17 +306,28 @@ class WriterContext {
       }
     }
     undo_.clear();
+    if (audit_undo_) audit_head_ = std::move(*audit_undo_);
+    audit_undo_.reset();
   }
+  // After the whole transaction rolled back: the caches no longer match the database. The
+  // audit head is reloaded from the table on its next use.
   void ForgetCache() {
     next_seq_.clear();
     undo_.clear();
+    audit_head_.reset();
+    audit_undo_.reset();
   }
+  // Between batches (nothing to undo): bounds the sequence cache; the audit head stays.
   void TrimCache() {
-    if (next_seq_.size() > kMaxCachedRuns) ForgetCache();
+    if (next_seq_.size() > kMaxCachedRuns) next_seq_.clear();
   }
 
-  Result<CreateRunResult> Create(Run run) {
+  Result<CreateRunResult> Create(Run run, std::vector<AuditEntryDraft> audit) {
     if (run.id.empty()) return core::InvalidArgument("run to create has no id");
+    if (run.allowance_micros < 0) {
+      return core::InvalidArgument("run " + run.id + " has a negative allowance (" +
+                                   std::to_string(run.allowance_micros) + " micro-dollars)");
+    }
     if (!run.idempotency_key.empty()) {
       // Also finds a run created earlier in this same batch: it is visible inside the
       // transaction. The second term repeats the partial index's condition so SQLite uses it.
@@ -246,12 +350,11 @@ class WriterContext {
     run.created_at = TruncateToMillis(run.created_at);
     run.started_at = TruncateToMillis(run.started_at);
     run.finished_at = TruncateToMillis(run.finished_at);
+    run.approval_expires_at = TruncateToMillis(run.approval_expires_at);
     {
       AGENTD_ASSIGN_OR_RETURN(Statement insert,
                               db_.Prepare(std::string("INSERT INTO runs (") + kRunColumns +
-                                          ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, "
-                                          "?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, "
-                                          "?23, ?24, ?25, ?26, ?27, ?28, ?29)"));
+                                          ") VALUES (" + Placeholders(kRunColumnCount) + ")"));
       BindRunColumns(insert, run);
       Status inserted = insert.Run();
       if (!inserted.ok()) {
@@ -277,6 +380,9 @@ class WriterContext {
                 .time = run.created_at};
     AGENTD_ASSIGN_OR_RETURN(event.seq, NextSeq(run.id, /*new_run=*/true));
     AGENTD_RETURN_IF_ERROR(InsertEvent(event));
+    for (AuditEntryDraft& draft : audit) {
+      AGENTD_RETURN_IF_ERROR(WriteAudit(std::move(draft), "creating run " + run.id));
+    }
     return CreateRunResult{.run = std::move(run), .created = true};
   }
 
@@ -309,13 +415,25 @@ class WriterContext {
     if (t.runner_token_hash) run.runner_token_hash = *t.runner_token_hash;
     if (t.result) run.result = *t.result;
     if (t.error) run.error = *t.error;
+    // Clearing comes first, so a transition that both clears and sets keeps the new expiry.
+    if (t.clear_approval_expiry) run.approval_expires_at.reset();
+    if (t.approval_expires_at) run.approval_expires_at = TruncateToMillis(*t.approval_expires_at);
+    if (t.allowance_micros) {
+      if (*t.allowance_micros < 0) {
+        return core::InvalidArgument("transition of run " + id + " sets a negative allowance (" +
+                                     std::to_string(*t.allowance_micros) + " micro-dollars)");
+      }
+      run.allowance_micros = *t.allowance_micros;
+    }
+    if (t.budgets) run.budgets = *t.budgets;
     ++run.version;
     {
       AGENTD_ASSIGN_OR_RETURN(
           Statement update,
           db_.Prepare("UPDATE runs SET phase = ?2, reason = ?3, message = ?4, started_at = ?5, "
                       "finished_at = ?6, attempts = ?7, result = ?8, error = ?9, "
-                      "executor_handle = ?10, runner_token_hash = ?11, version = ?12 "
+                      "executor_handle = ?10, runner_token_hash = ?11, version = ?12, "
+                      "approval_expires_at = ?13, allowance_micros = ?14, budgets = ?15 "
                       "WHERE id = ?1"));
       update.BindText(1, run.id);
       update.BindText(2, runs::PhaseName(run.phase));
@@ -329,6 +447,9 @@ class WriterContext {
       update.BindText(10, core::DumpJson(run.executor_handle));
       update.BindText(11, run.runner_token_hash);
       update.BindInt(12, run.version);
+      update.BindOptionalInt(13, OptionalMs(run.approval_expires_at));
+      update.BindInt(14, run.allowance_micros);
+      update.BindText(15, core::DumpJson(Json(run.budgets)));
       AGENTD_RETURN_IF_ERROR(update.Run());
     }
     Event event{.run_id = run.id,
@@ -338,6 +459,9 @@ class WriterContext {
                 .time = StampTime(t.time)};
     AGENTD_ASSIGN_OR_RETURN(event.seq, NextSeq(run.id, /*new_run=*/false));
     AGENTD_RETURN_IF_ERROR(InsertEvent(event));
+    for (const AuditEntryDraft& draft : t.audit) {
+      AGENTD_RETURN_IF_ERROR(WriteAudit(draft, "transition of run " + id));
+    }
     return TransitionResult{.run = std::move(run), .event = std::move(event)};
   }
 
@@ -346,15 +470,24 @@ class WriterContext {
     int64_t runner_seq = 0;
     std::string agent;
     std::string labels_json;
+    std::string team;
+    std::string cost_center;
+    int64_t tier = 0;
+    std::string caller;
     {
       AGENTD_ASSIGN_OR_RETURN(
-          Statement find, db_.Prepare("SELECT runner_seq, agent, labels FROM runs WHERE id = ?1"));
+          Statement find, db_.Prepare("SELECT runner_seq, agent, labels, team, cost_center, tier, "
+                                      "caller FROM runs WHERE id = ?1"));
       find.BindText(1, run_id);
       AGENTD_ASSIGN_OR_RETURN(bool found, find.Step());
       if (!found) return RunNotFound(run_id);
       runner_seq = find.Int(0);
       agent = find.Text(1);
       labels_json = find.Text(2);
+      team = find.Text(3);
+      cost_center = find.Text(4);
+      tier = find.Int(5);
+      caller = find.Text(6);
     }
     const int64_t stored_runner_seq = runner_seq;
     runs::Usage added;
@@ -387,7 +520,8 @@ class WriterContext {
             Statement ledger,
             db_.Prepare("INSERT INTO usage_ledger (run_id, agent, model, input_tokens, "
                         "cached_input_tokens, output_tokens, cost_micros, model_calls, time, "
-                        "labels) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"));
+                        "labels, team, cost_center, tier, caller) VALUES (?1, ?2, ?3, ?4, ?5, "
+                        "?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"));
         ledger.BindText(1, run_id);
         ledger.BindText(2, agent);
         ledger.BindText(3, draft.usage->model);
@@ -398,8 +532,16 @@ class WriterContext {
         ledger.BindInt(8, u.model_calls);
         ledger.BindInt(9, Ms(event.time));
         ledger.BindText(10, labels_json);
+        ledger.BindText(11, team);
+        ledger.BindText(12, cost_center);
+        ledger.BindInt(13, tier);
+        ledger.BindText(14, caller);
         AGENTD_RETURN_IF_ERROR(ledger.Run());
         added += u;
+      }
+      if (draft.audit) {
+        AGENTD_RETURN_IF_ERROR(
+            WriteAudit(*draft.audit, "event " + std::to_string(i) + " of run " + run_id));
       }
       written.push_back(std::move(event));
     }
@@ -422,7 +564,75 @@ class WriterContext {
     return written;
   }
 
+  Result<std::vector<AuditEntry>> AppendAudit(std::vector<AuditEntryDraft> drafts) {
+    std::vector<AuditEntry> entries;
+    entries.reserve(drafts.size());
+    for (size_t i = 0; i < drafts.size(); ++i) {
+      AGENTD_ASSIGN_OR_RETURN(AuditEntry entry,
+                              WriteAudit(std::move(drafts[i]), "draft " + std::to_string(i)));
+      entries.push_back(std::move(entry));
+    }
+    return entries;
+  }
+
+  Result<bool> SaveCheckpoint(const governance::Checkpoint& checkpoint) {
+    if (checkpoint.count < 0) {
+      return core::InvalidArgument("checkpoint count must not be negative, not " +
+                                   std::to_string(checkpoint.count));
+    }
+    AGENTD_ASSIGN_OR_RETURN(
+        Statement insert,
+        db_.Prepare("INSERT INTO audit_checkpoints (count, head_hash, time, key_id, signature) "
+                    "VALUES (?1, ?2, ?3, ?4, ?5)"));
+    insert.BindInt(1, checkpoint.count);
+    insert.BindText(2, checkpoint.head_hash);
+    insert.BindInt(3, Ms(checkpoint.time));
+    insert.BindText(4, checkpoint.key_id);
+    insert.BindText(5, checkpoint.signature_b64);
+    Status status = insert.Run();
+    if (!status.ok()) {
+      return std::move(status).error().Wrap("save the audit checkpoint of count " +
+                                            std::to_string(checkpoint.count));
+    }
+    return true;
+  }
+
  private:
+  // Chains `draft` to the head and inserts it; the head moves only when the row is written, and
+  // UndoOperation moves it back if the operation rolls back later. `what` names the draft's
+  // operation in errors.
+  Result<AuditEntry> WriteAudit(AuditEntryDraft draft, std::string_view what) {
+    if (!audit_undo_) audit_undo_.emplace(audit_head_);
+    if (!audit_head_) {
+      AGENTD_ASSIGN_OR_RETURN(audit_head_, LoadAuditHead(db_));
+    }
+    if (draft.time == TimePoint{}) draft.time = clock_.Now();
+    AuditEntry previous;
+    previous.index = audit_head_->count;
+    previous.hash = audit_head_->head_hash;
+    Result<AuditEntry> next =
+        governance::NextEntry(previous.index == 0 ? nullptr : &previous, std::move(draft));
+    if (!next.ok()) return std::move(next).error().Wrap(what);
+    const AuditEntry& entry = *next;
+    AGENTD_ASSIGN_OR_RETURN(Statement insert,
+                            db_.Prepare(std::string("INSERT INTO audit_log (") + kAuditColumns +
+                                        ") VALUES (" + Placeholders(8) + ")"));
+    insert.BindInt(1, entry.index);
+    insert.BindInt(2, Ms(entry.time));
+    insert.BindText(3, entry.actor);
+    insert.BindText(4, entry.action);
+    insert.BindText(5, entry.subject);
+    insert.BindText(6, core::DumpJson(entry.details));
+    insert.BindText(7, entry.prev_hash);
+    insert.BindText(8, entry.hash);
+    Status status = insert.Run();
+    if (!status.ok()) {
+      return std::move(status).error().Wrap("append audit entry " + std::to_string(entry.index));
+    }
+    audit_head_ = AuditHead{.count = entry.index, .head_hash = entry.hash};
+    return next;
+  }
+
   TimePoint StampTime(TimePoint t) const {
     return TruncateToMillis(t == TimePoint{} ? clock_.Now() : t);
   }
@@ -471,6 +681,10 @@ class WriterContext {
   // run id -> last sequence number used.
   std::unordered_map<std::string, int64_t> next_seq_;
   std::vector<std::pair<std::string, std::optional<int64_t>>> undo_;
+  // The last audit entry written (committed or in this transaction); nullopt: reload it.
+  std::optional<AuditHead> audit_head_;
+  // The head before the current operation's first audit entry; set once it wrote one.
+  std::optional<std::optional<AuditHead>> audit_undo_;
 };
 
 // One queued write. Apply runs on the writer thread inside the batch transaction; exactly one of
@@ -555,13 +769,13 @@ class ConnectionPool {
 class SqliteRunStore::Impl {
  public:
   Impl(SqliteRunStoreOptions options, std::unique_ptr<Connection> writer_db,
-       std::vector<std::unique_ptr<Connection>> reader_dbs)
+       std::vector<std::unique_ptr<Connection>> reader_dbs, AuditHead audit_head)
       : options_(options),
         clock_(options.clock != nullptr ? *options.clock : core::SystemClock::Instance()),
         shared_connection_(reader_dbs.empty()),
         writer_db_(std::move(writer_db)),
         reader_dbs_(std::move(reader_dbs)),
-        writer_(*writer_db_, clock_) {
+        writer_(*writer_db_, clock_, std::move(audit_head)) {
     if (shared_connection_) {
       readers_.Add(writer_db_.get());
     } else {
@@ -765,6 +979,11 @@ core::Result<std::unique_ptr<SqliteRunStore>> SqliteRunStore::Open(const std::st
   if (Status migrated = sqlite::Migrate(*writer); !migrated.ok()) {
     return std::move(migrated).error().Wrap(where);
   }
+  // The chain head the writer continues from.
+  Result<AuditHead> audit_head = LoadAuditHead(*writer);
+  if (!audit_head.ok()) {
+    return std::move(audit_head).error().Wrap("read the audit chain's head from " + where);
+  }
   std::vector<std::unique_ptr<Connection>> readers;
   if (!memory) {
     for (int i = 0; i < options.reader_pool_size; ++i) {
@@ -777,19 +996,19 @@ core::Result<std::unique_ptr<SqliteRunStore>> SqliteRunStore::Open(const std::st
       readers.push_back(std::move(reader));
     }
   }
-  return std::unique_ptr<SqliteRunStore>(
-      new SqliteRunStore(std::make_unique<Impl>(options, std::move(writer), std::move(readers))));
+  return std::unique_ptr<SqliteRunStore>(new SqliteRunStore(std::make_unique<Impl>(
+      options, std::move(writer), std::move(readers), std::move(audit_head).value())));
 }
 
 SqliteRunStore::SqliteRunStore(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 SqliteRunStore::~SqliteRunStore() = default;
 
-void SqliteRunStore::CreateRunAsync(runs::Run run,
+void SqliteRunStore::CreateRunAsync(runs::Run run, std::vector<AuditEntryDraft> audit,
                                     std::function<void(core::Result<CreateRunResult>)> done) {
   impl_->Enqueue(std::make_unique<TypedWriteOp<CreateRunResult>>(
-      [run = std::move(run)](WriterContext& writer) mutable {
-        return writer.Create(std::move(run));
+      [run = std::move(run), audit = std::move(audit)](WriterContext& writer) mutable {
+        return writer.Create(std::move(run), std::move(audit));
       },
       std::move(done)));
 }
@@ -810,12 +1029,77 @@ core::Result<std::vector<runs::Event>> SqliteRunStore::AppendEvents(
       });
 }
 
+core::Result<std::vector<AuditEntry>> SqliteRunStore::AppendAudit(
+    std::vector<AuditEntryDraft> drafts) {
+  if (drafts.empty()) return std::vector<AuditEntry>{};
+  return impl_->SubmitAndWait<std::vector<AuditEntry>>(
+      "AppendAudit",
+      // Apply runs exactly once, so the drafts can be moved out.
+      [&drafts](WriterContext& writer) { return writer.AppendAudit(std::move(drafts)); });
+}
+
+core::Status SqliteRunStore::SaveCheckpoint(const governance::Checkpoint& checkpoint) {
+  Result<bool> saved = impl_->SubmitAndWait<bool>(
+      "SaveCheckpoint",
+      [&checkpoint](WriterContext& writer) { return writer.SaveCheckpoint(checkpoint); });
+  if (!saved.ok()) return std::move(saved).error();
+  return core::Ok();
+}
+
 core::Result<runs::Run> SqliteRunStore::GetRun(std::string_view id) {
   auto db = impl_->AcquireReader();
   AGENTD_ASSIGN_OR_RETURN(std::optional<Run> run, LoadRun(*db, id));
   if (!run) return RunNotFound(id);
   return std::move(*run);
 }
+
+namespace {
+
+// SQL of each usage dimension over usage_ledger; days and months are UTC.
+struct UsageDimensionSql {
+  std::string_view name;
+  const char* sql;
+};
+constexpr UsageDimensionSql kUsageDimensionSql[] = {
+    {"agent", "agent"},
+    {"model", "model"},
+    {"team", "team"},
+    {"costCenter", "cost_center"},
+    {"tier", "tier"},
+    {"caller", "caller"},
+    {"day", "strftime('%Y-%m-%d', time / 1000, 'unixepoch')"},
+    {"month", "strftime('%Y-%m', time / 1000, 'unixepoch')"},
+};
+static_assert(std::size(kUsageDimensionSql) == std::size(kUsageDimensions));
+
+const char* UsageDimensionColumn(std::string_view name) {
+  for (const UsageDimensionSql& dimension : kUsageDimensionSql) {
+    if (dimension.name == name) return dimension.sql;
+  }
+  return nullptr;
+}
+
+// Binds positional arguments collected while building a query.
+using SqlArg = std::variant<int64_t, std::string>;
+void BindArgs(Statement& stmt, const std::vector<SqlArg>& args) {
+  for (size_t i = 0; i < args.size(); ++i) {
+    int index = static_cast<int>(i) + 1;
+    if (const auto* n = std::get_if<int64_t>(&args[i])) {
+      stmt.BindInt(index, *n);
+    } else {
+      stmt.BindText(index, std::get<std::string>(args[i]));
+    }
+  }
+}
+
+// Appends " AND <column> = ?n" and its argument.
+void AddEquals(std::string& where, std::vector<SqlArg>& args, std::string_view column,
+               SqlArg value) {
+  args.push_back(std::move(value));
+  where += " AND " + std::string(column) + " = ?" + std::to_string(args.size());
+}
+
+}  // namespace
 
 core::Result<RunPage> SqliteRunStore::ListRuns(const RunFilter& filter, int limit,
                                                std::string_view cursor) {
@@ -829,7 +1113,7 @@ core::Result<RunPage> SqliteRunStore::ListRuns(const RunFilter& filter, int limi
   }
   // The SQL depends only on which filters are present, so the statement cache stays small.
   std::string where = "WHERE 1 = 1";
-  std::vector<std::variant<int64_t, std::string>> args;
+  std::vector<SqlArg> args;
   if (filter.agent) {
     args.emplace_back(*filter.agent);
     where += " AND agent = ?" + std::to_string(args.size());
@@ -856,14 +1140,7 @@ core::Result<RunPage> SqliteRunStore::ListRuns(const RunFilter& filter, int limi
 
   auto db = impl_->AcquireReader();
   AGENTD_ASSIGN_OR_RETURN(Statement stmt, db->Prepare(SelectRunSql(where)));
-  for (size_t i = 0; i < args.size(); ++i) {
-    int index = static_cast<int>(i) + 1;
-    if (const auto* n = std::get_if<int64_t>(&args[i])) {
-      stmt.BindInt(index, *n);
-    } else {
-      stmt.BindText(index, std::get<std::string>(args[i]));
-    }
-  }
+  BindArgs(stmt, args);
   RunPage page;
   while (true) {
     AGENTD_ASSIGN_OR_RETURN(bool row, stmt.Step());
@@ -938,6 +1215,169 @@ core::Result<std::vector<runs::Event>> SqliteRunStore::ListEvents(std::string_vi
     if (!found) return RunNotFound(run_id);
   }
   return events;
+}
+
+core::Result<std::vector<UsageRow>> SqliteRunStore::QueryUsage(const UsageQuery& query) {
+  if (query.from > query.to) {
+    return core::InvalidArgument("usage query: from (" + core::FormatRfc3339(query.from) +
+                                 ") is after to (" + core::FormatRfc3339(query.to) + ")");
+  }
+  std::string select = "SELECT ";
+  std::string group;
+  for (size_t i = 0; i < query.group_by.size(); ++i) {
+    const std::string& name = query.group_by[i];
+    const char* column = UsageDimensionColumn(name);
+    if (column == nullptr) {
+      std::string known;
+      for (std::string_view dimension : kUsageDimensions) {
+        known += (known.empty() ? "" : ", ") + std::string(dimension);
+      }
+      return core::InvalidArgument("usage query: unknown group-by dimension \"" +
+                                   name.substr(0, 60) + "\" (one of " + known + ")");
+    }
+    if (std::find(query.group_by.begin(), query.group_by.begin() + static_cast<ptrdiff_t>(i),
+                  name) != query.group_by.begin() + static_cast<ptrdiff_t>(i)) {
+      return core::InvalidArgument("usage query: group-by dimension \"" + name +
+                                   "\" is given twice");
+    }
+    select += std::string(column) + ", ";
+    group += (i > 0 ? ", " : "") + std::to_string(i + 1);
+  }
+  select +=
+      "COUNT(DISTINCT run_id), COALESCE(SUM(input_tokens), 0), "
+      "COALESCE(SUM(cached_input_tokens), 0), COALESCE(SUM(output_tokens), 0), "
+      "COALESCE(SUM(cost_micros), 0), COALESCE(SUM(model_calls), 0) FROM usage_ledger";
+  std::vector<SqlArg> args = {Ms(query.from), Ms(query.to)};
+  std::string where = " WHERE time >= ?1 AND time < ?2";
+  if (query.agent) AddEquals(where, args, "agent", *query.agent);
+  if (query.team) AddEquals(where, args, "team", *query.team);
+  if (query.cost_center) AddEquals(where, args, "cost_center", *query.cost_center);
+  if (query.tier) AddEquals(where, args, "tier", int64_t{*query.tier});
+  if (query.model) AddEquals(where, args, "model", *query.model);
+  if (query.caller) AddEquals(where, args, "caller", *query.caller);
+  std::string sql = select + where;
+  if (!group.empty()) sql += " GROUP BY " + group + " ORDER BY " + group;
+
+  auto db = impl_->AcquireReader();
+  AGENTD_ASSIGN_OR_RETURN(Statement stmt, db->Prepare(sql));
+  BindArgs(stmt, args);
+  std::vector<UsageRow> rows;
+  const int n = static_cast<int>(query.group_by.size());
+  while (true) {
+    AGENTD_ASSIGN_OR_RETURN(bool found, stmt.Step());
+    if (!found) break;
+    UsageRow row;
+    for (int i = 0; i < n; ++i) row.group.emplace(query.group_by[i], stmt.Text(i));
+    row.runs = stmt.Int(n);
+    row.usage.input_tokens = stmt.Int(n + 1);
+    row.usage.cached_input_tokens = stmt.Int(n + 2);
+    row.usage.output_tokens = stmt.Int(n + 3);
+    row.usage.cost_micros = stmt.Int(n + 4);
+    row.usage.model_calls = stmt.Int(n + 5);
+    rows.push_back(std::move(row));
+  }
+  return rows;
+}
+
+core::Result<AuditPage> SqliteRunStore::ListAudit(const AuditFilter& filter, int limit,
+                                                  std::string_view cursor) {
+  if (limit < 1 || limit > kMaxListLimit) {
+    return core::InvalidArgument("limit must be between 1 and " + std::to_string(kMaxListLimit) +
+                                 ", not " + std::to_string(limit));
+  }
+  std::vector<SqlArg> args;
+  std::string where = "WHERE 1 = 1";
+  if (!cursor.empty()) {
+    AGENTD_ASSIGN_OR_RETURN(int64_t after, DecodeAuditCursor(cursor));
+    args.emplace_back(after);
+    where += " AND idx > ?" + std::to_string(args.size());
+  }
+  if (filter.actor) AddEquals(where, args, "actor", *filter.actor);
+  if (filter.action) {
+    const std::string& action = *filter.action;
+    if (!action.empty() && action.back() == '.') {
+      // A prefix: the range [prefix, prefix with its '.' replaced by the next byte, '/').
+      args.emplace_back(action);
+      args.emplace_back(action.substr(0, action.size() - 1) + "/");
+      where += " AND action >= ?" + std::to_string(args.size() - 1) + " AND action < ?" +
+               std::to_string(args.size());
+    } else {
+      AddEquals(where, args, "action", action);
+    }
+  }
+  if (filter.subject) AddEquals(where, args, "subject", *filter.subject);
+  if (filter.from) {
+    args.emplace_back(Ms(*filter.from));
+    where += " AND time >= ?" + std::to_string(args.size());
+  }
+  if (filter.to) {
+    args.emplace_back(Ms(*filter.to));
+    where += " AND time < ?" + std::to_string(args.size());
+  }
+  args.emplace_back(static_cast<int64_t>(limit) + 1);
+  where += " ORDER BY idx LIMIT ?" + std::to_string(args.size());
+
+  auto db = impl_->AcquireReader();
+  AGENTD_ASSIGN_OR_RETURN(Statement stmt, db->Prepare(SelectAuditSql(where)));
+  BindArgs(stmt, args);
+  AuditPage page;
+  while (true) {
+    AGENTD_ASSIGN_OR_RETURN(bool row, stmt.Step());
+    if (!row) break;
+    if (static_cast<int>(page.entries.size()) == limit) {
+      page.next_cursor = std::to_string(page.entries.back().index);
+      break;
+    }
+    page.entries.push_back(ReadAuditRow(stmt));
+  }
+  return page;
+}
+
+core::Result<std::vector<AuditEntry>> SqliteRunStore::ReadAudit(int64_t after_index, int limit) {
+  if (limit < 1 || limit > kMaxReadAuditLimit) {
+    return core::InvalidArgument("limit must be between 1 and " +
+                                 std::to_string(kMaxReadAuditLimit) + ", not " +
+                                 std::to_string(limit));
+  }
+  if (after_index < 0) {
+    return core::InvalidArgument("after_index must not be negative, not " +
+                                 std::to_string(after_index));
+  }
+  auto db = impl_->AcquireReader();
+  AGENTD_ASSIGN_OR_RETURN(Statement stmt,
+                          db->Prepare(SelectAuditSql("WHERE idx > ?1 ORDER BY idx LIMIT ?2")));
+  stmt.BindInt(1, after_index);
+  stmt.BindInt(2, limit);
+  std::vector<AuditEntry> entries;
+  while (true) {
+    AGENTD_ASSIGN_OR_RETURN(bool row, stmt.Step());
+    if (!row) break;
+    entries.push_back(ReadAuditRow(stmt));
+  }
+  return entries;
+}
+
+core::Result<AuditHead> SqliteRunStore::GetAuditHead() {
+  auto db = impl_->AcquireReader();
+  return LoadAuditHead(*db);
+}
+
+core::Result<std::vector<governance::Checkpoint>> SqliteRunStore::ListCheckpoints() {
+  auto db = impl_->AcquireReader();
+  AGENTD_ASSIGN_OR_RETURN(Statement stmt,
+                          db->Prepare("SELECT count, head_hash, time, key_id, signature FROM "
+                                      "audit_checkpoints ORDER BY count, id"));
+  std::vector<governance::Checkpoint> checkpoints;
+  while (true) {
+    AGENTD_ASSIGN_OR_RETURN(bool row, stmt.Step());
+    if (!row) break;
+    checkpoints.push_back({.count = stmt.Int(0),
+                           .head_hash = stmt.Text(1),
+                           .time = core::FromUnixMillis(stmt.Int(2)),
+                           .key_id = stmt.Text(3),
+                           .signature_b64 = stmt.Text(4)});
+  }
+  return checkpoints;
 }
 
 SqliteWriterStats SqliteRunStore::WriterStats() const { return impl_->Stats(); }
