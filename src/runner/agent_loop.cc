@@ -14,6 +14,11 @@ using core::Json;
 constexpr size_t kMaxDeltaEventBytes = 64 * 1024;
 constexpr size_t kMaxToolArgumentsBytes = 4 << 20;
 
+void EmitViolation(EventSink& events, const char* rule, std::string_view message) {
+  events.Emit("violation", {{"rule", rule},
+                            {"message", Utf8Prefix(message, api::v1::kMaxViolationMessageBytes)}});
+}
+
 RunOutcome Failed(RunOutcome outcome, const char* reason, std::string error) {
   outcome.succeeded = false;
   outcome.reason = reason;
@@ -57,8 +62,13 @@ ToolOutput RunToolCall(const ToolCall& call, const AgentLoopDeps& deps) {
                               [&](const auto& t) { return t->name() == call.name; });
   ToolOutput output;
   if (tool_it == deps.tools.end()) {
+    std::string shown_name(Utf8Prefix(call.name, 64));
+    EmitViolation(deps.events, kRuleToolNotAllowed,
+                  "the model asked for tool \"" + shown_name +
+                      "\", which this agent does not allow (allowed: " + ToolNames(deps.tools) +
+                      "); the call was refused");
     output = {.ok = false,
-              .text = "error: tool \"" + std::string(Utf8Prefix(call.name, 64)) +
+              .text = "error: tool \"" + shown_name +
                       "\" is not available to this agent (available: " + ToolNames(deps.tools) +
                       ")"};
   } else if (!arguments.ok()) {
@@ -81,7 +91,42 @@ ToolOutput RunToolCall(const ToolCall& call, const AgentLoopDeps& deps) {
   return output;
 }
 
+Json MessageForEstimate(const ChatMessage& m) {
+  Json j = {{"role", RoleName(m.role)}, {"content", m.content}};
+  if (!m.tool_calls.empty()) {
+    Json calls = Json::array();
+    for (const auto& c : m.tool_calls) {
+      calls.push_back({{"id", c.id}, {"name", c.name}, {"arguments", c.arguments}});
+    }
+    j["tool_calls"] = std::move(calls);
+  }
+  if (!m.tool_call_id.empty()) j["tool_call_id"] = m.tool_call_id;
+  return j;
+}
+
 }  // namespace
+
+int64_t EstimateTokens(size_t bytes) {
+  auto n = static_cast<int64_t>(bytes);
+  return (n + kEstimateBytesPerToken - 1) / kEstimateBytesPerToken;
+}
+
+size_t PromptBytes(const ChatRequest& request) {
+  Json messages = Json::array();
+  for (const auto& m : request.messages) messages.push_back(MessageForEstimate(m));
+  Json tools = Json::array();
+  for (const auto& t : request.tools) {
+    tools.push_back(
+        {{"name", t.name}, {"description", t.description}, {"parameters", t.parameters}});
+  }
+  return core::DumpJson({{"messages", std::move(messages)}, {"tools", std::move(tools)}}).size();
+}
+
+core::MicroUsd WorstCaseCallCost(const ChatRequest& request, const api::v1::RunnerModel& prices) {
+  core::MicroUsd input_price = std::max(prices.input_per_million, prices.cached_input_per_million);
+  return core::CostOfTokens(EstimateTokens(PromptBytes(request)), input_price) +
+         core::CostOfTokens(std::max<int64_t>(0, request.max_tokens), prices.output_per_million);
+}
 
 core::MicroUsd CostOfUsage(const TokenUsage& usage, const api::v1::RunnerModel& prices) {
   int64_t cached =
@@ -106,6 +151,18 @@ RunOutcome RunAgentLoop(const api::v1::RunnerSpec& spec, const AgentLoopDeps& de
   request.max_tokens = spec.model.max_output_tokens;
 
   RunOutcome outcome;
+  const core::MicroUsd allowance = spec.limits.max_cost_micros;
+  if (allowance > 0 && request.max_tokens <= 0) {
+    return Failed(std::move(outcome), kReasonInvalidSpec,
+                  "the run has a cost allowance of " + core::FormatUsd(allowance) +
+                      " USD but the model has no output token limit (maxOutputTokens), so the "
+                      "worst case of a call is unbounded");
+  }
+  // Ends the run because its allowance cannot cover more spending.
+  auto budget_exceeded = [&](std::string why) {
+    EmitViolation(deps.events, kRuleRunCostLimit, why);
+    return Failed(std::move(outcome), kReasonBudgetExceeded, std::move(why));
+  };
   auto emit_text = [&](const std::string& text) {
     for (std::string_view piece : SplitUtf8(text, kMaxDeltaEventBytes)) {
       deps.events.Emit("delta", {{"content", piece}});
@@ -113,6 +170,19 @@ RunOutcome RunAgentLoop(const api::v1::RunnerSpec& spec, const AgentLoopDeps& de
   };
   for (int turn = 1; turn <= spec.limits.max_turns; ++turn) {
     if (deps.stop.stopped()) return Stopped(std::move(outcome), spec, deps.stop);
+    if (allowance > 0) {
+      core::MicroUsd worst_case = WorstCaseCallCost(request, spec.model);
+      if (outcome.cost_micros + worst_case > allowance) {
+        return budget_exceeded("model call " + std::to_string(turn) +
+                               " was not made: the run has spent " +
+                               core::FormatUsd(outcome.cost_micros) +
+                               " USD and the call could cost up to " + core::FormatUsd(worst_case) +
+                               " USD (" + std::to_string(EstimateTokens(PromptBytes(request))) +
+                               " estimated input tokens, " + std::to_string(request.max_tokens) +
+                               " output tokens), which would exceed its allowance of " +
+                               core::FormatUsd(allowance) + " USD");
+      }
+    }
     outcome.turns = turn;
 
     DeltaCoalescer coalescer;
@@ -138,6 +208,7 @@ RunOutcome RunAgentLoop(const api::v1::RunnerSpec& spec, const AgentLoopDeps& de
                                {"cachedInputTokens", usage.cached_tokens},
                                {"outputTokens", usage.completion_tokens},
                                {"costMicros", cost}});
+    if (!model_turn.text.empty()) outcome.result = model_turn.text;
     if (!model_turn.text.empty() || model_turn.tool_calls.empty()) {
       deps.events.Emit("message",
                        {{"role", "assistant"},
@@ -165,15 +236,15 @@ RunOutcome RunAgentLoop(const api::v1::RunnerSpec& spec, const AgentLoopDeps& de
                         " tokens, reaching its limit of " + std::to_string(spec.limits.max_tokens);
       return Failed(std::move(outcome), kReasonTokenLimit, std::move(why));
     }
-    if (spec.limits.max_cost_micros > 0 && outcome.cost_micros >= spec.limits.max_cost_micros) {
-      std::string why = "the run cost " + core::FormatUsd(outcome.cost_micros) +
-                        " USD, reaching its limit of " +
-                        core::FormatUsd(spec.limits.max_cost_micros) + " USD";
-      return Failed(std::move(outcome), kReasonCostLimit, std::move(why));
+    if (allowance > 0 && outcome.cost_micros >= allowance) {
+      return budget_exceeded("the run has spent " + core::FormatUsd(outcome.cost_micros) +
+                             " USD, reaching its allowance of " + core::FormatUsd(allowance) +
+                             " USD; no further model call fits");
     }
   }
-  return Failed(std::move(outcome), kReasonMaxTurns,
-                "no final answer after " + std::to_string(spec.limits.max_turns) + " turns");
+  std::string why = "no final answer after " + std::to_string(spec.limits.max_turns) + " turns";
+  EmitViolation(deps.events, kRuleMaxTurns, why + ", the agent's turn limit");
+  return Failed(std::move(outcome), kReasonMaxTurns, std::move(why));
 }
 
 Json ResultEventData(const RunOutcome& outcome) {

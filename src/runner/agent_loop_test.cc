@@ -1,5 +1,6 @@
 #include "runner/agent_loop.h"
 
+#include <algorithm>
 #include <deque>
 #include <mutex>
 
@@ -203,6 +204,27 @@ TEST_F(AgentLoopTest, AnswersUnknownToolsMalformedArgumentsAndToolErrorsAsErrorR
   for (const auto& r : events_.Of("tool_result")) EXPECT_EQ(r.data["ok"], false);
   EXPECT_EQ(events_.Of("tool_call")[1].data["arguments"]["raw"], "{not json");
   EXPECT_EQ(echo().calls, 1);
+  // Only the tool the agent does not allow is a violation; bad arguments are the model's slip.
+  auto violations = events_.Of("violation");
+  ASSERT_EQ(violations.size(), 1u);
+  EXPECT_EQ(violations[0].data["rule"], kRuleToolNotAllowed);
+  EXPECT_NE(violations[0].data["message"].get<std::string>().find("\"rm_rf\""), std::string::npos);
+  EXPECT_NE(violations[0].data["message"].get<std::string>().find("allowed: echo"),
+            std::string::npos);
+  auto types = events_.Types();
+  auto call = std::find(types.begin(), types.end(), "tool_call");
+  ASSERT_NE(call, types.end());
+  EXPECT_EQ(*(call + 1), "violation");
+  EXPECT_EQ(*(call + 2), "tool_result");
+}
+
+TEST_F(AgentLoopTest, AVeryLongRefusedToolNameGivesABoundedViolationMessage) {
+  provider_.Add({.tool_calls = {Call("a", std::string(100'000, 'x'), "{}")}});
+  provider_.Add({.pieces = {"ok"}});
+  ASSERT_TRUE(Run(Spec()).succeeded);
+  auto violations = events_.Of("violation");
+  ASSERT_EQ(violations.size(), 1u);
+  EXPECT_TRUE(api::v1::ValidateViolationData(violations[0].data).ok());
 }
 
 TEST_F(AgentLoopTest, FailsWithMaxTurnsExceededWhenTheModelKeepsCallingTools) {
@@ -217,6 +239,21 @@ TEST_F(AgentLoopTest, FailsWithMaxTurnsExceededWhenTheModelKeepsCallingTools) {
   EXPECT_EQ(outcome.turns, 3);
   EXPECT_EQ(provider_.requests.size(), 3u);
   EXPECT_EQ(ResultEventData(outcome)["status"], "failed");
+  auto violations = events_.Of("violation");
+  ASSERT_EQ(violations.size(), 1u);
+  EXPECT_EQ(violations[0].data["rule"], kRuleMaxTurns);
+  EXPECT_NE(violations[0].data["message"].get<std::string>().find("3 turns"), std::string::npos);
+  EXPECT_EQ(events_.Types().back(), "violation");
+}
+
+TEST_F(AgentLoopTest, AFailedRunKeepsTheLastNonEmptyAssistantTextAsItsPartialResult) {
+  auto spec = Spec();
+  spec.limits.max_turns = 2;
+  provider_.Add({.pieces = {"first thoughts"}, .tool_calls = {Call("a", "echo", "{}")}});
+  provider_.Add({.tool_calls = {Call("b", "echo", "{}")}});  // no text this time
+  RunOutcome outcome = Run(spec);
+  EXPECT_EQ(outcome.reason, kReasonMaxTurns);
+  EXPECT_EQ(outcome.result, "first thoughts");
 }
 
 TEST_F(AgentLoopTest, ReportsUsageAndCostPerCall) {
@@ -251,15 +288,106 @@ TEST_F(AgentLoopTest, StopsWhenTheTokenLimitIsReached) {
   EXPECT_EQ(provider_.requests.size(), 1u);
 }
 
-TEST_F(AgentLoopTest, StopsWhenTheCostLimitIsReached) {
+TEST_F(AgentLoopTest, DoesNotCallWhenTheFirstCallsWorstCaseExceedsTheAllowance) {
   auto spec = Spec();
+  // 4096 output tokens at 10 USD per million alone could cost 0.04096 USD.
   spec.limits.max_cost_micros = 5000;
-  provider_.Add({.tool_calls = {Call("c", "echo", "{}")},
-                 .usage = {.prompt_tokens = 1000, .completion_tokens = 500}});
+  provider_.Add({.pieces = {"never asked"}});
   RunOutcome outcome = Run(spec);
   EXPECT_FALSE(outcome.succeeded);
-  EXPECT_EQ(outcome.reason, kReasonCostLimit);
-  EXPECT_NE(outcome.error.find("0.0075 USD"), std::string::npos) << outcome.error;
+  EXPECT_EQ(outcome.reason, kReasonBudgetExceeded);
+  EXPECT_EQ(outcome.turns, 0);
+  EXPECT_TRUE(provider_.requests.empty());
+  EXPECT_TRUE(outcome.result.empty());
+  auto violations = events_.Of("violation");
+  ASSERT_EQ(violations.size(), 1u);
+  EXPECT_EQ(violations[0].data["rule"], kRuleRunCostLimit);
+  EXPECT_NE(violations[0].data["message"].get<std::string>().find("allowance of 0.005 USD"),
+            std::string::npos)
+      << violations[0].data;
+  EXPECT_EQ(ResultEventData(outcome)["reason"], "BudgetExceeded");
+}
+
+TEST_F(AgentLoopTest, CallsWhenSpentPlusWorstCaseEqualsTheAllowanceExactly) {
+  // Learn the first request (it does not depend on the allowance) from an unlimited run.
+  provider_.Add({.pieces = {"a"}});
+  ASSERT_TRUE(Run(Spec()).succeeded);
+  core::MicroUsd worst_case = WorstCaseCallCost(provider_.requests.at(0), Spec().model);
+  ASSERT_GT(worst_case, 40'960);
+
+  auto spec = Spec();
+  spec.limits.max_cost_micros = worst_case;
+  provider_.Add({.pieces = {"b"}});
+  RunOutcome at_limit = Run(spec);
+  EXPECT_TRUE(at_limit.succeeded) << at_limit.error;
+  EXPECT_EQ(provider_.requests.size(), 2u);
+
+  spec.limits.max_cost_micros = worst_case - 1;
+  provider_.Add({.pieces = {"c"}});
+  RunOutcome below = Run(spec);
+  EXPECT_EQ(below.reason, kReasonBudgetExceeded);
+  EXPECT_EQ(provider_.requests.size(), 2u);
+}
+
+TEST_F(AgentLoopTest, StopsBeforeASecondCallTheAllowanceCannotCoverAndKeepsThePartialAnswer) {
+  auto spec = Spec();
+  spec.limits.max_cost_micros = 50'000;  // first call's worst case is about 0.0412 USD
+  // 1000 * 2.50 + 1000 * 10 per million = 12500 micro-dollars spent; the second call's worst
+  // case (> 40960) no longer fits.
+  provider_.Add({.pieces = {"Looking around."},
+                 .tool_calls = {Call("c1", "echo", R"({"text":"x"})")},
+                 .usage = {.prompt_tokens = 1000, .completion_tokens = 1000}});
+  provider_.Add({.pieces = {"never asked"}});
+  RunOutcome outcome = Run(spec);
+  EXPECT_FALSE(outcome.succeeded);
+  EXPECT_EQ(outcome.reason, kReasonBudgetExceeded);
+  EXPECT_EQ(provider_.requests.size(), 1u);
+  EXPECT_EQ(echo().calls, 1);
+  EXPECT_EQ(outcome.cost_micros, 12'500);
+  EXPECT_EQ(outcome.result, "Looking around.");
+  EXPECT_EQ(ResultEventData(outcome)["result"], "Looking around.");
+  EXPECT_NE(outcome.error.find("spent 0.0125 USD"), std::string::npos) << outcome.error;
+  EXPECT_NE(outcome.error.find("allowance of 0.05 USD"), std::string::npos) << outcome.error;
+  EXPECT_EQ(events_.Types(), (std::vector<std::string>{"delta", "usage", "message", "tool_call",
+                                                       "tool_result", "violation"}));
+  EXPECT_EQ(events_.Of("violation")[0].data["rule"], kRuleRunCostLimit);
+  EXPECT_EQ(events_.Of("violation")[0].data["message"], outcome.error);
+}
+
+TEST_F(AgentLoopTest, StopsWhenTheModelReportsMoreThanTheEstimateAndUsesUpTheAllowance) {
+  auto spec = Spec();
+  spec.limits.max_cost_micros = 50'000;
+  // 2500 + 50000 micro-dollars: more output than the limit sent, the allowance is used up.
+  provider_.Add({.tool_calls = {Call("c1", "echo", "{}")},
+                 .usage = {.prompt_tokens = 1000, .completion_tokens = 5000}});
+  provider_.Add({.pieces = {"never asked"}});
+  RunOutcome outcome = Run(spec);
+  EXPECT_EQ(outcome.reason, kReasonBudgetExceeded);
+  EXPECT_EQ(outcome.cost_micros, 52'500);
+  EXPECT_EQ(provider_.requests.size(), 1u);
+  EXPECT_NE(outcome.error.find("reaching its allowance"), std::string::npos) << outcome.error;
+  EXPECT_EQ(events_.Of("violation").size(), 1u);
+}
+
+TEST_F(AgentLoopTest, RefusesAnAllowanceWithoutAnOutputTokenLimit) {
+  auto spec = Spec();
+  spec.limits.max_cost_micros = 1'000'000;
+  spec.model.max_output_tokens = 0;
+  provider_.Add({.pieces = {"never asked"}});
+  RunOutcome outcome = Run(spec);
+  EXPECT_EQ(outcome.reason, kReasonInvalidSpec);
+  EXPECT_TRUE(provider_.requests.empty());
+}
+
+TEST_F(AgentLoopTest, AnUnlimitedAllowanceNeverStopsTheRun) {
+  auto spec = Spec();
+  spec.limits.max_cost_micros = 0;
+  provider_.Add({.tool_calls = {Call("c1", "echo", "{}")},
+                 .usage = {.prompt_tokens = 1'000'000, .completion_tokens = 1'000'000}});
+  provider_.Add({.pieces = {"done"}});
+  RunOutcome outcome = Run(spec);
+  EXPECT_TRUE(outcome.succeeded);
+  EXPECT_TRUE(events_.Of("violation").empty());
 }
 
 TEST_F(AgentLoopTest, LetsAFinalAnswerSucceedEvenIfItCrossesALimit) {
@@ -323,6 +451,56 @@ TEST_F(AgentLoopTest, CutsHugeToolOutputInEventsButNotForTheModel) {
   auto call = events_.Of("tool_call").at(0);
   EXPECT_LT(call.data["arguments"]["text"].get<std::string>().size(),
             kMaxToolArgumentEventBytes + 100);
+}
+
+TEST(EstimateTest, EstimatedTokensRoundUp) {
+  EXPECT_EQ(EstimateTokens(0), 0);
+  EXPECT_EQ(EstimateTokens(1), 1);
+  EXPECT_EQ(EstimateTokens(3), 1);
+  EXPECT_EQ(EstimateTokens(4), 2);
+  EXPECT_EQ(EstimateTokens(6), 2);
+  EXPECT_EQ(EstimateTokens(7), 3);
+  EXPECT_EQ(EstimateTokens(3'000'001), 1'000'001);
+}
+
+TEST(EstimateTest, PromptBytesCountUtf8BytesOfContentToolCallsAndTools) {
+  ChatRequest request;
+  request.messages.push_back({.role = Role::kUser, .content = ""});
+  size_t empty = PromptBytes(request);
+  request.messages[0].content = "ab";
+  EXPECT_EQ(PromptBytes(request), empty + 2);
+  request.messages[0].content = "\u00e9\u00e9";  // two 2-byte characters, not \u escapes
+  EXPECT_EQ(PromptBytes(request), empty + 4);
+  size_t before_call = PromptBytes(request);
+  request.messages.push_back({.role = Role::kAssistant,
+                              .content = "",
+                              .tool_calls = {{.id = "c", .name = "echo", .arguments = "{}"}}});
+  EXPECT_GT(PromptBytes(request), before_call + 10);
+  size_t before_tool = PromptBytes(request);
+  request.tools.push_back({.name = "echo", .description = "echoes text", .parameters = {}});
+  EXPECT_GT(PromptBytes(request), before_tool + std::string("echoes text").size());
+}
+
+TEST(EstimateTest, WorstCaseCostsEstimatedInputAndTheOutputLimitRoundedUp) {
+  ChatRequest request;
+  request.messages.push_back({.role = Role::kUser, .content = std::string(3000, 'x')});
+  request.max_tokens = 100;
+  api::v1::RunnerModel prices;
+  prices.input_per_million = 1'000'000;  // 1 micro-dollar per token
+  prices.output_per_million = 2'000'000;
+  int64_t input_tokens = EstimateTokens(PromptBytes(request));
+  EXPECT_GE(input_tokens, 1000);
+  EXPECT_EQ(WorstCaseCallCost(request, prices), input_tokens + 200);
+  // A cached price above the input price is the worst case for input.
+  prices.cached_input_per_million = 3'000'000;
+  EXPECT_EQ(WorstCaseCallCost(request, prices), 3 * input_tokens + 200);
+  // Fractions of a micro-dollar round up.
+  prices = {};
+  prices.input_per_million = 1;
+  prices.output_per_million = 1;
+  EXPECT_EQ(WorstCaseCallCost(request, prices), 2);
+  request.max_tokens = 0;
+  EXPECT_EQ(WorstCaseCallCost(request, prices), 1);
 }
 
 TEST(CostOfUsageTest, PricesCachedTokensSeparatelyAndRoundsUp) {

@@ -217,6 +217,69 @@ TEST_F(RunnerMainTest, FailsWithMaxTurnsExceeded) {
   EXPECT_EQ(r.result()["status"], "failed");
   EXPECT_EQ(r.result()["reason"], "MaxTurnsExceeded");
   EXPECT_EQ(server_.completion_requests().size(), 2u);
+  auto violations = r.Of("violation");
+  ASSERT_EQ(violations.size(), 1u);
+  EXPECT_EQ(violations[0].data["rule"], "max_turns");
+}
+
+TEST_F(RunnerMainTest, StopsBeforeACallItsAllowanceCannotCoverAndKeepsThePartialAnswer) {
+  auto spec = Spec();
+  spec.tools = {"list_files"};
+  spec.model.max_output_tokens = 1000;  // worst-case output: 1000 * 1.50 USD per million
+  // The first call's worst case is 1500 micro-dollars plus a few hundred for the prompt; it
+  // then costs 1000 * 0.50 + 1000 * 1.50 = 2000, and 2000 + (> 1500) no longer fits in 3000.
+  spec.limits.max_cost_micros = 3000;
+  server_.Enqueue(FakeReply{.text = "Let me look around first.",
+                            .tool_calls = {{.name = "list_files", .arguments = "{}"}},
+                            .usage = FakeUsage{.prompt_tokens = 1000, .completion_tokens = 1000}});
+  server_.EnqueueText("this answer is never requested");
+
+  RunResult r = Run(spec);
+
+  EXPECT_EQ(r.exit_code, 1);
+  ExpectWellFormed(r);
+  EXPECT_EQ(server_.completion_requests().size(), 1u);
+  EXPECT_EQ(server_.pending_replies(), 1u);
+  EXPECT_EQ(r.result()["status"], "failed");
+  EXPECT_EQ(r.result()["reason"], "BudgetExceeded");
+  EXPECT_EQ(r.result()["result"], "Let me look around first.");
+  std::string error = r.result()["error"];
+  EXPECT_NE(error.find("spent 0.002 USD"), std::string::npos) << error;
+  EXPECT_NE(error.find("allowance of 0.003 USD"), std::string::npos) << error;
+  EXPECT_EQ(r.Of("usage").size(), 1u);
+  EXPECT_EQ(r.Of("tool_result").size(), 1u);
+  auto violations = r.Of("violation");
+  ASSERT_EQ(violations.size(), 1u);
+  EXPECT_EQ(violations[0].data["rule"], "run_cost_limit");
+  EXPECT_EQ(violations[0].data["message"], error);
+  EXPECT_EQ(r.events[r.events.size() - 2].type, "violation");
+}
+
+TEST_F(RunnerMainTest, RefusesAToolTheAgentDoesNotAllowWithAViolationAndGoesOn) {
+  auto spec = Spec();
+  spec.tools = {"read_file"};
+  server_.Enqueue(FakeReply{
+      .tool_calls = {{.id = "call_sh", .name = "shell", .arguments = R"({"command":"id"})"}}});
+  server_.EnqueueText("I may not use the shell.");
+
+  RunResult r = Run(spec);
+
+  EXPECT_EQ(r.exit_code, 0);
+  ExpectWellFormed(r);
+  EXPECT_EQ(r.result()["result"], "I may not use the shell.");
+  auto violations = r.Of("violation");
+  ASSERT_EQ(violations.size(), 1u);
+  EXPECT_EQ(violations[0].data["rule"], "tool_not_allowed");
+  EXPECT_NE(violations[0].data["message"].get<std::string>().find("\"shell\""), std::string::npos);
+  auto results = r.Of("tool_result");
+  ASSERT_EQ(results.size(), 1u);
+  EXPECT_EQ(results[0].data["ok"], false);
+  auto requests = server_.completion_requests();
+  ASSERT_EQ(requests.size(), 2u);
+  Json tool_message = requests[1].BodyJson()["messages"][3];
+  EXPECT_EQ(tool_message["tool_call_id"], "call_sh");
+  EXPECT_NE(tool_message["content"].get<std::string>().find("not available to this agent"),
+            std::string::npos);
 }
 
 TEST_F(RunnerMainTest, ReportsUsageAndCostForTheModelPrices) {

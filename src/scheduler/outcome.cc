@@ -39,21 +39,22 @@ Outcome DecideOutcome(const exec::ExitInfo& exit) {
   using runs::Phase;
   const core::Json* result = exit.result && exit.result->is_object() ? &*exit.result : nullptr;
   const std::string status = result ? StringField(*result, "status") : "";
+  // The answer, or the partial answer of a run that did not succeed.
+  const std::string answer = result ? StringField(*result, "result") : "";
 
   if (status == "succeeded") {
-    return {Phase::kSucceeded, "Completed", "the agent finished", StringField(*result, "result"),
-            ""};
+    return {Phase::kSucceeded, "Completed", "the agent finished", answer, ""};
   }
   if (exit.stopped) {
     switch (*exit.stopped) {
       case exec::StopReason::kCancelled:
-        return {Phase::kCancelled, "Cancelled", "cancelled; the runner was stopped", "",
+        return {Phase::kCancelled, "Cancelled", "cancelled; the runner was stopped", answer,
                 "cancelled"};
       case exec::StopReason::kDeadlineExceeded:
         return {Phase::kTimedOut, "DeadlineExceeded", "the run passed its deadline and was stopped",
-                "", "deadline exceeded"};
+                answer, "deadline exceeded"};
       case exec::StopReason::kShutdown:
-        return {Phase::kFailed, "Shutdown", "the runner was stopped by a shutdown", "",
+        return {Phase::kFailed, "Shutdown", "the runner was stopped by a shutdown", answer,
                 "stopped by a shutdown"};
     }
   }
@@ -64,11 +65,11 @@ Outcome DecideOutcome(const exec::ExitInfo& exit) {
       std::string error = StringField(*result, "error");
       if (error.empty()) error = "the agent failed";
       if (error.size() > kMaxErrorBytes) error.resize(kMaxErrorBytes);
-      return {Phase::kFailed, reason, error, "", error};
+      return {Phase::kFailed, reason, error, answer, error};
     }
     std::string error =
         "the runner reported an unknown result status \"" + status.substr(0, 40) + "\"";
-    return {Phase::kFailed, "InvalidResult", error, "", error};
+    return {Phase::kFailed, "InvalidResult", error, answer, error};
   }
   if (exit.term_signal != 0) {
     std::string error = SignalText(exit.term_signal) + " before it reported a result";

@@ -39,6 +39,38 @@ TEST(DecideOutcomeTest, FailedResultKeepsTheRunnersReasonAndError) {
   EXPECT_EQ(o.error, "20 turns");
 }
 
+TEST(DecideOutcomeTest, BudgetExceededResultFailsWithTheRunnersErrorAndKeepsThePartialAnswer) {
+  std::string why =
+      "model call 2 was not made: the run has spent 0.002 USD and the call could cost up to "
+      "0.0016 USD, which would exceed its allowance of 0.003 USD";
+  auto o = DecideOutcome(WithResult({{"status", "failed"},
+                                     {"reason", "BudgetExceeded"},
+                                     {"error", why},
+                                     {"result", "Let me look around first."}},
+                                    1));
+  EXPECT_EQ(o.phase, Phase::kFailed);
+  EXPECT_EQ(o.reason, "BudgetExceeded");
+  EXPECT_EQ(o.error, why);
+  EXPECT_EQ(o.message, why);
+  EXPECT_EQ(o.result, "Let me look around first.");
+}
+
+TEST(DecideOutcomeTest, FailedResultWithoutAnAnswerHasAnEmptyResult) {
+  auto o = DecideOutcome(WithResult({{"status", "failed"}, {"reason", "ModelError"}}, 1));
+  EXPECT_EQ(o.reason, "ModelError");
+  EXPECT_TRUE(o.result.empty());
+}
+
+TEST(DecideOutcomeTest, StoppedRunsKeepThePartialAnswerOfTheirResult) {
+  auto exit = WithResult({{"status", "failed"}, {"reason", "TimedOut"}, {"result", "half"}}, 1);
+  exit.stopped = StopReason::kDeadlineExceeded;
+  auto o = DecideOutcome(exit);
+  EXPECT_EQ(o.phase, Phase::kTimedOut);
+  EXPECT_EQ(o.result, "half");
+  exit.stopped = StopReason::kCancelled;
+  EXPECT_EQ(DecideOutcome(exit).result, "half");
+}
+
 TEST(DecideOutcomeTest, FailedResultWithAnOddReasonGetsAgentFailed) {
   auto o = DecideOutcome(WithResult({{"status", "failed"}, {"reason", "not camel; drop table"}}));
   EXPECT_EQ(o.reason, "AgentFailed");

@@ -47,7 +47,8 @@ core::Status Read(const Json& obj, const char* key, T& out) {
   try {
     out = it->get<T>();
   } catch (const Json::exception&) {
-    return core::InvalidArgument(std::string("runner spec field \"") + key + "\" has the wrong type");
+    return core::InvalidArgument(std::string("runner spec field \"") + key +
+                                 "\" has the wrong type");
   }
   return core::Ok();
 }
@@ -103,24 +104,50 @@ core::Result<RunnerSpec> RunnerSpecFromJson(const Json& j) {
 }
 
 std::string FormatRunnerEvent(const RunnerEvent& e) {
-  Json j = {{"seq", e.seq}, {"type", e.type}, {"time", core::FormatRfc3339(e.time)},
-            {"data", e.data}};
+  Json j = {
+      {"seq", e.seq}, {"type", e.type}, {"time", core::FormatRfc3339(e.time)}, {"data", e.data}};
   return core::DumpJson(j);
 }
 
 bool IsKnownEventType(std::string_view type) {
-  static constexpr std::string_view kTypes[] = {"phase",       "log",   "message", "delta",
-                                                "tool_call",   "usage", "result",  "error",
-                                                "tool_result"};
+  static constexpr std::string_view kTypes[] = {"phase",       "log",      "message", "delta",
+                                                "tool_call",   "usage",    "result",  "error",
+                                                "tool_result", "violation"};
   for (auto t : kTypes) {
     if (t == type) return true;
   }
   return false;
 }
 
+bool IsValidViolationRule(std::string_view rule) {
+  if (rule.empty() || rule.size() > kMaxViolationRuleBytes) return false;
+  for (char c : rule) {
+    if (!((c >= 'a' && c <= 'z') || c == '_')) return false;
+  }
+  return true;
+}
+
+core::Status ValidateViolationData(const Json& data) {
+  if (!data.is_object()) return core::InvalidArgument("violation event data must be an object");
+  auto rule = data.find("rule");
+  if (rule == data.end() || !rule->is_string() ||
+      !IsValidViolationRule(rule->get_ref<const std::string&>())) {
+    return core::InvalidArgument("violation event needs a \"rule\" of 1-64 characters of [a-z_]");
+  }
+  auto message = data.find("message");
+  if (message == data.end() || !message->is_string()) {
+    return core::InvalidArgument("violation event needs a \"message\" string");
+  }
+  if (message->get_ref<const std::string&>().size() > kMaxViolationMessageBytes) {
+    return core::InvalidArgument("violation event \"message\" is longer than " +
+                                 std::to_string(kMaxViolationMessageBytes) + " bytes");
+  }
+  return core::Ok();
+}
+
 core::Result<RunnerEvent> ParseRunnerEvent(std::string_view line) {
-  AGENTD_ASSIGN_OR_RETURN(Json j,
-                          core::ParseJson(line, {.max_bytes = kMaxRunnerEventBytes, .max_depth = 16}));
+  AGENTD_ASSIGN_OR_RETURN(
+      Json j, core::ParseJson(line, {.max_bytes = kMaxRunnerEventBytes, .max_depth = 16}));
   if (!j.is_object()) return core::InvalidArgument("runner event must be a JSON object");
   RunnerEvent e;
   AGENTD_ASSIGN_OR_RETURN(auto seq, core::OptionalInt(j, "seq", "runner event"));
@@ -139,6 +166,7 @@ core::Result<RunnerEvent> ParseRunnerEvent(std::string_view line) {
     if (!data->is_object()) return core::InvalidArgument("runner event data must be an object");
     e.data = std::move(*data);
   }
+  if (e.type == "violation") AGENTD_RETURN_IF_ERROR(ValidateViolationData(e.data));
   return e;
 }
 

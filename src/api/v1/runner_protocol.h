@@ -17,6 +17,9 @@
 //                 "costMicros":3}
 //    log         {"stream":"stderr","line":"..."}
 //    error       {"message":"...","retryable":true}
+//    violation   {"rule":"run_cost_limit","message":"..."}    a governance rule the run broke
+//                (rule: 1-64 of [a-z_], see the Violations list of the governance design:
+//                run_cost_limit, tool_not_allowed, max_turns from the runner); message <= 1 KiB
 //    result      see above
 #pragma once
 
@@ -34,10 +37,12 @@
 namespace agentd::api::v1 {
 
 inline constexpr size_t kMaxRunnerEventBytes = 256 * 1024;  // one line
+inline constexpr size_t kMaxViolationRuleBytes = 64;
+inline constexpr size_t kMaxViolationMessageBytes = 1024;
 
 struct RunnerModel {
-  std::string provider;     // "openai" | "openai-compatible" | "anthropic"
-  std::string base_url;     // ".../v1"
+  std::string provider;  // "openai" | "openai-compatible" | "anthropic"
+  std::string base_url;  // ".../v1"
   std::string model;
   std::string api_key_env;  // name of the env var with the key; empty = no key
   core::MicroUsd input_per_million = 0;
@@ -83,8 +88,15 @@ struct RunnerEvent {
 
 // One line without the trailing newline.
 std::string FormatRunnerEvent(const RunnerEvent& event);
-// Validates an untrusted line: size, JSON, seq > 0, a known type, data an object.
+// Validates an untrusted line: size, JSON, seq > 0, a known type, data an object; for a
+// `violation` also its data (ValidateViolationData).
 core::Result<RunnerEvent> ParseRunnerEvent(std::string_view line);
 bool IsKnownEventType(std::string_view type);
+
+// A violation rule name: 1-64 characters of [a-z_].
+bool IsValidViolationRule(std::string_view rule);
+// The data of a `violation` event: "rule" a valid rule name, "message" a string of at most
+// kMaxViolationMessageBytes bytes. kInvalidArgument naming the field otherwise.
+core::Status ValidateViolationData(const core::Json& data);
 
 }  // namespace agentd::api::v1

@@ -5,6 +5,8 @@
 namespace agentd::api::v1 {
 namespace {
 
+using core::Json;
+
 TEST(RunnerProtocolTest, SpecRoundTripsThroughJson) {
   RunnerSpec spec;
   spec.run_id = "run-1";
@@ -41,6 +43,51 @@ TEST(RunnerProtocolTest, BadEventLinesAreRejected) {
   EXPECT_FALSE(ParseRunnerEvent(R"({"seq":1,"type":"rm -rf"})").ok());
   EXPECT_FALSE(ParseRunnerEvent(R"({"seq":1,"type":"delta","data":[]})").ok());
   EXPECT_FALSE(ParseRunnerEvent(std::string(kMaxRunnerEventBytes + 1, ' ')).ok());
+}
+
+TEST(RunnerProtocolTest, ViolationEventsRoundTrip) {
+  RunnerEvent e{.seq = 7,
+                .type = "violation",
+                .data = {{"rule", "run_cost_limit"}, {"message", "spent 0.5 USD"}},
+                .time = {}};
+  auto back = ParseRunnerEvent(FormatRunnerEvent(e));
+  ASSERT_TRUE(back.ok()) << back.error().message;
+  EXPECT_EQ(back->type, "violation");
+  EXPECT_EQ(back->data["rule"], "run_cost_limit");
+  EXPECT_EQ(back->data["message"], "spent 0.5 USD");
+  EXPECT_TRUE(IsKnownEventType("violation"));
+}
+
+TEST(RunnerProtocolTest, ViolationEventsWithABadRuleOrMessageAreRejected) {
+  auto line = [](Json data) {
+    return FormatRunnerEvent({.seq = 1, .type = "violation", .data = std::move(data), .time = {}});
+  };
+  EXPECT_FALSE(ParseRunnerEvent(line({{"message", "no rule"}})).ok());
+  EXPECT_FALSE(ParseRunnerEvent(line({{"rule", ""}, {"message", "m"}})).ok());
+  EXPECT_FALSE(ParseRunnerEvent(line({{"rule", "Run-Cost"}, {"message", "m"}})).ok());
+  EXPECT_FALSE(ParseRunnerEvent(line({{"rule", "rule1"}, {"message", "m"}})).ok());
+  EXPECT_FALSE(ParseRunnerEvent(line({{"rule", std::string(65, 'a')}, {"message", "m"}})).ok());
+  EXPECT_TRUE(ParseRunnerEvent(line({{"rule", std::string(64, 'a')}, {"message", ""}})).ok());
+  EXPECT_FALSE(ParseRunnerEvent(line({{"rule", 3}, {"message", "m"}})).ok());
+  EXPECT_FALSE(ParseRunnerEvent(line({{"rule", "max_turns"}})).ok());
+  EXPECT_FALSE(ParseRunnerEvent(line({{"rule", "max_turns"}, {"message", 5}})).ok());
+  EXPECT_TRUE(ParseRunnerEvent(line({{"rule", "max_turns"},
+                                     {"message", std::string(kMaxViolationMessageBytes, 'm')}}))
+                  .ok());
+  EXPECT_FALSE(
+      ParseRunnerEvent(line({{"rule", "max_turns"},
+                             {"message", std::string(kMaxViolationMessageBytes + 1, 'm')}}))
+          .ok());
+  // Without data at all the event has no rule.
+  EXPECT_FALSE(ParseRunnerEvent(R"({"seq":1,"type":"violation"})").ok());
+}
+
+TEST(RunnerProtocolTest, ViolationRuleNamesAreLowerCaseWordsWithUnderscores) {
+  EXPECT_TRUE(IsValidViolationRule("tool_not_allowed"));
+  EXPECT_TRUE(IsValidViolationRule("max_turns"));
+  EXPECT_FALSE(IsValidViolationRule(""));
+  EXPECT_FALSE(IsValidViolationRule("max turns"));
+  EXPECT_FALSE(IsValidViolationRule("maxTurns"));
 }
 
 }  // namespace
