@@ -67,6 +67,26 @@ core::Result<ServeConfig> LoadServeConfig(const ServeFlags& flags) {
     AGENTD_ASSIGN_OR_RETURN(auto d, core::ParseDuration(*v, "AGENTD_STOP_GRACE"));
     c.stop_grace = std::chrono::duration_cast<std::chrono::seconds>(d);
   }
+  c.audit_key_file =
+      core::GetEnv("AGENTD_AUDIT_KEY_FILE").value_or(c.data_dir + "/audit-signing.key");
+  if (auto v = core::GetEnv("AGENTD_AUDIT_CHECKPOINT_INTERVAL")) {
+    AGENTD_ASSIGN_OR_RETURN(auto d, core::ParseDuration(*v, "AGENTD_AUDIT_CHECKPOINT_INTERVAL"));
+    if (d < std::chrono::seconds(1)) {
+      return core::InvalidArgument("AGENTD_AUDIT_CHECKPOINT_INTERVAL must be at least 1s");
+    }
+    c.audit_checkpoint_interval = std::chrono::duration_cast<std::chrono::seconds>(d);
+  }
+  if (auto v = core::GetEnv("AGENTD_ALLOW_SELF_APPROVAL")) {
+    if (*v == "true" || *v == "1") {
+      c.allow_self_approval = true;
+    } else if (*v == "false" || *v == "0") {
+      c.allow_self_approval = false;
+    } else {
+      return core::InvalidArgument("AGENTD_ALLOW_SELF_APPROVAL: \"" + v->substr(0, 20) +
+                                   "\" is not true or false");
+    }
+  }
+  if (auto v = core::GetEnv("TZDIR"); v && !v->empty()) c.zoneinfo_dir = *v;
   return c;
 }
 

@@ -26,6 +26,10 @@ struct ServeConfig {
   bool sync_full = true;                             // AGENTD_SQLITE_SYNC=full|normal
   std::chrono::milliseconds reload_debounce{2000};   // AGENTD_RELOAD_DEBOUNCE
   std::chrono::seconds stop_grace{10};               // AGENTD_STOP_GRACE
+  std::string audit_key_file;  // AGENTD_AUDIT_KEY_FILE, default <data>/audit-signing.key
+  std::chrono::seconds audit_checkpoint_interval{600};  // AGENTD_AUDIT_CHECKPOINT_INTERVAL
+  bool allow_self_approval = false;                     // AGENTD_ALLOW_SELF_APPROVAL
+  std::string zoneinfo_dir = "/usr/share/zoneinfo";     // TZDIR
 };
 
 // The flag values as given (empty = not given).

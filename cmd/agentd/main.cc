@@ -18,6 +18,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "audit/audit_service.h"
+#include "audit/catalog_audit.h"
 #include "auth/api_key_authenticator.h"
 #include "bus/memory_bus.h"
 #include "catalog/directory_source.h"
@@ -126,17 +128,37 @@ int Serve(const ServeFlags& flags) {
   if (!store.ok()) return Fail(kExitFailure, store.error(), "cannot open the store");
 
   catalog::Catalog catalog;
-  catalog::DirectoryCatalogSource source(config.config_dir, catalog,
-                                         {.debounce = config.reload_debounce});
+  // Every accepted catalog change is audited (what changed, with its digest).
+  std::shared_ptr<const catalog::Snapshot> audited;
+  auto audit_catalog = [&store = **store, &audited, &clock](const catalog::Snapshot& next) {
+    auto drafts = audit::CatalogChangeAudit(audited.get(), next, clock.Now());
+    audited = std::make_shared<const catalog::Snapshot>(next);
+    if (drafts.empty()) return;
+    if (auto wrote = store.AppendAudit(std::move(drafts)); !wrote.ok()) {
+      core::LogError("cannot audit a catalog change", {{"error", wrote.error().message}});
+    }
+  };
+  catalog::DirectoryCatalogSource source(
+      config.config_dir, catalog, {.debounce = config.reload_debounce, .on_change = audit_catalog});
   if (auto started = source.Start(); !started.ok()) {
     return Fail(kExitUsage, started.error(), "cannot load the objects in --config");
   }
 
   bus::MemoryBus bus;
   telemetry::Registry registry;
-  scheduler::Scheduler scheduler(
-      **store, catalog, bus, registry, clock,
-      {.global_concurrency = config.worker_concurrency, .workspace_root = config.workspace_dir});
+  auto signing_key = audit::LoadOrCreateSigningKey(config.audit_key_file);
+  if (!signing_key.ok()) {
+    return Fail(kExitFailure, signing_key.error(), "cannot set up the audit signing key");
+  }
+  audit::AuditService audit_service(**store, std::move(*signing_key), clock,
+                                    {.checkpoint_interval = config.audit_checkpoint_interval});
+  audit_service.Start();
+
+  scheduler::Scheduler scheduler(**store, catalog, bus, registry, clock,
+                                 {.global_concurrency = config.worker_concurrency,
+                                  .workspace_root = config.workspace_dir,
+                                  .allow_self_approval = config.allow_self_approval,
+                                  .governor = {.zoneinfo_dir = config.zoneinfo_dir}});
 
   std::string self = std::filesystem::read_symlink("/proc/self/exe", ec).string();
   auto executor = exec::local::LocalProcessExecutor::Create({.runner_path = self,
@@ -158,7 +180,8 @@ int Serve(const ServeFlags& flags) {
                          .catalog = catalog,
                          .metrics = registry,
                          .auth = *authenticator,
-                         .clock = clock},
+                         .clock = clock,
+                         .audit = &audit_service},
                         {});
   auto http = net::HttpServer::Listen(
       {.host = config.host, .port = config.port, .threads = config.http_threads}, api.Handler());
@@ -185,6 +208,7 @@ int Serve(const ServeFlags& flags) {
   waiter.join();
   scheduler.Shutdown();  // runners keep running; the next start re-adopts them
   source.Stop();
+  audit_service.Stop();  // signs a last checkpoint
   core::LogInfo("stopped");
   return 0;
 }
@@ -233,6 +257,12 @@ int main(int argc, char** argv) {
       "                      (they survive a crash of agentd, not of the machine)\n"
       "  AGENTD_RELOAD_DEBOUNCE  wait after a config change before reloading (default 2s)\n"
       "  AGENTD_STOP_GRACE   SIGTERM-to-SIGKILL grace when stopping a run (default 10s)\n"
+      "  AGENTD_AUDIT_KEY_FILE  Ed25519 key (PKCS#8 PEM) that signs audit checkpoints; created\n"
+      "                      when missing (default <data>/audit-signing.key)\n"
+      "  AGENTD_AUDIT_CHECKPOINT_INTERVAL  how often a checkpoint is signed when the audit log\n"
+      "                      grew (default 10m; one more at shutdown)\n"
+      "  AGENTD_ALLOW_SELF_APPROVAL  true lets the submitter of a run approve it (default false)\n"
+      "  TZDIR               time zone database for Budget timeZone (default /usr/share/zoneinfo)\n"
       "  the env var each Model's apiKey names (e.g. OPENAI_API_KEY) is passed to its runners");
 
   runner::RunnerOptions runner_options;

@@ -22,10 +22,6 @@ core::Status ValidateSubmission(const catalog::Snapshot& snapshot, const SubmitR
   return core::Ok();
 }
 
-AdmissionDecision Admit(const runs::Run& /*run*/, const catalog::Snapshot& /*snapshot*/) {
-  return {runs::Phase::kQueued, "Admitted", "admitted to the queue"};
-}
-
 std::string RequestHash(const SubmitRequest& request) {
   api::v1::SubmitBody body;
   body.agent = request.agent;
@@ -36,6 +32,5 @@ std::string RequestHash(const SubmitRequest& request) {
   body.labels = request.labels;
   return api::v1::CanonicalRequestHash(body);
 }
-
 
 }  // namespace agentd::scheduler

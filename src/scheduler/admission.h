@@ -1,4 +1,5 @@
-// Checking and admitting a submission: pure functions over the request and a catalog snapshot.
+// Checking a submission: pure functions over the request and a catalog snapshot. Budgets, tier
+// policy and approvals are decided by the Governor (governor.h).
 #pragma once
 
 #include <string>
@@ -14,19 +15,8 @@ namespace agentd::scheduler {
 // kFailedPrecondition when the agent's model is missing or its runtime cannot run yet.
 core::Status ValidateSubmission(const catalog::Snapshot& snapshot, const SubmitRequest& request);
 
-struct AdmissionDecision {
-  runs::Phase phase = runs::Phase::kQueued;  // Queued | AwaitingApproval | Rejected
-  std::string reason;                        // CamelCase, e.g. "Admitted"
-  std::string message;
-};
-
-// The admission step between validation and the store. Today every valid run is admitted to the
-// queue; budgets, quotas and approval policies (a later issue) make their decisions here.
-AdmissionDecision Admit(const runs::Run& run, const catalog::Snapshot& snapshot);
-
 // SHA-256 hex of the request's canonical JSON (api::v1::CanonicalRequestHash, the same form
 // the API uses), for idempotency checks.
 std::string RequestHash(const SubmitRequest& request);
-
 
 }  // namespace agentd::scheduler

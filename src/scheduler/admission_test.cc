@@ -31,13 +31,6 @@ TEST(ValidateSubmissionTest, AcceptsAKnownLlmAgent) {
   EXPECT_TRUE(ValidateSubmission(*snapshot, {.agent = "developer"}).ok());
 }
 
-TEST(AdmitTest, AdmitsToTheQueue) {
-  auto snapshot = MakeSnapshot({});
-  auto decision = Admit(runs::Run{}, *snapshot);
-  EXPECT_EQ(decision.phase, runs::Phase::kQueued);
-  EXPECT_EQ(decision.reason, "Admitted");
-}
-
 TEST(RequestHashTest, SameRequestSameHashAndAnyFieldChangesIt) {
   SubmitRequest a{.agent = "developer", .input = "x", .priority = 1, .labels = {{"team", "a"}}};
   SubmitRequest same = a;
@@ -56,7 +49,6 @@ TEST(RequestHashTest, SameRequestSameHashAndAnyFieldChangesIt) {
   other.parameters = {{"k", 1}};
   EXPECT_NE(RequestHash(a), RequestHash(other));
 }
-
 
 }  // namespace
 }  // namespace agentd::scheduler

@@ -33,6 +33,7 @@ struct SubmitRequest {
 struct SchedulerStats {
   int64_t queued = 0;
   int64_t running = 0;  // Starting + Running
+  int64_t awaiting_approval = 0;
 };
 
 class RunService {
@@ -49,6 +50,20 @@ class RunService {
   // Cancelled when it has exited). Idempotent while not terminal; kFailedPrecondition once it is
   // terminal, kNotFound for an unknown id. Returns the run as it is after the request.
   virtual core::Result<runs::Run> Cancel(std::string_view run_id, std::string_view caller) = 0;
+
+  // Decides a run that waits in AwaitingApproval: Approve queues it (reserving its allowance
+  // against its budgets, over the limit if need be: the approver accepted that), Reject ends it
+  // Rejected. `approver` is the caller's identity, `reason` free text (both audited). Errors:
+  // kNotFound; kFailedPrecondition with reason "not_awaiting_approval" when the run is in
+  // another phase; kPermissionDenied with reason "self_approval" when the approver submitted
+  // the run (unless self-approval is allowed). Returns the run after the decision.
+  virtual core::Result<runs::Run> Approve(std::string_view run_id, std::string_view approver,
+                                          std::string_view reason) = 0;
+  virtual core::Result<runs::Run> Reject(std::string_view run_id, std::string_view approver,
+                                         std::string_view reason) = 0;
+
+  // The budgets and their state now (GET /api/v1/budgets): {"items": [...]}, see docs/api.md.
+  virtual core::Json Budgets() = 0;
 
   virtual SchedulerStats Stats() const = 0;
 };

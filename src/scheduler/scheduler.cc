@@ -7,6 +7,7 @@
 #include "core/ids.h"
 #include "core/log.h"
 #include "core/money.h"
+#include "core/time.h"
 #include "scheduler/admission.h"
 #include "scheduler/outcome.h"
 #include "scheduler/runner_spec.h"
@@ -35,6 +36,12 @@ int64_t Count(const Json& data, const char* key) {
   return std::max<int64_t>(0, it->get<int64_t>());
 }
 
+// A string field of an untrusted event; anything else is "".
+std::string Text(const Json& data, const char* key) {
+  auto it = data.find(key);
+  return it != data.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+
 store::UsageRecord UsageFromEvent(const Json& data) {
   store::UsageRecord record;
   if (auto m = data.find("model"); m != data.end() && m->is_string()) record.model = *m;
@@ -57,8 +64,42 @@ QueuedRun ToQueued(const runs::Run& run, std::chrono::steady_clock::time_point n
   return q;
 }
 
+// The prices of the agent's model in `snapshot` (zero when either is gone).
+resources::Pricing PricingOf(const catalog::Snapshot& snapshot, const std::string& agent_name) {
+  const resources::Agent* agent = snapshot.FindAgent(agent_name);
+  const resources::Model* model =
+      agent != nullptr ? snapshot.FindModel(agent->spec.model) : nullptr;
+  return model != nullptr ? model->spec.pricing : resources::Pricing{};
+}
+
+// A runner's usage event priced by the control plane: costMicros is recomputed from the token
+// counts and the model's prices, so a runner cannot under-report what it spent.
+void PriceUsageEvent(Json& data, const resources::Pricing& p) {
+  data["costMicros"] = core::CostOfCall(
+      Count(data, "inputTokens"), Count(data, "cachedInputTokens"), Count(data, "outputTokens"),
+      p.input_per_million, p.cached_input_per_million, p.output_per_million);
+}
+
 std::string CancelMessage(const std::string& caller) {
   return caller.empty() ? "cancelled" : "cancelled by " + caller;
+}
+
+governance::AuditEntryDraft Audit(core::TimePoint time, std::string actor, std::string action,
+                                  std::string subject, Json details = Json::object()) {
+  return {.time = time,
+          .actor = actor.empty() ? std::string("anonymous") : std::move(actor),
+          .action = std::move(action),
+          .subject = std::move(subject),
+          .details = std::move(details)};
+}
+
+// The audit entry of a terminal transition.
+governance::AuditEntryDraft FinishedAudit(const store::Transition& t, std::string_view run_id,
+                                          std::string actor) {
+  const bool cancelled = t.to == Phase::kCancelled;
+  return Audit(t.time, std::move(actor), cancelled ? "run.cancelled" : "run.finished",
+               std::string(run_id),
+               {{"phase", runs::PhaseName(t.to)}, {"reason", t.reason}, {"message", t.message}});
 }
 
 }  // namespace
@@ -88,9 +129,16 @@ Scheduler::Scheduler(store::RunStore& store, catalog::Catalog& catalog, bus::Bus
       dispatch_latency_(registry.AddHistogram(
           "agentd_dispatch_latency_seconds",
           "From a run entering the in-memory queue to its runner process being started.", {},
-          telemetry::HttpLatencyBuckets())) {
+          telemetry::HttpLatencyBuckets())),
+      awaiting_gauge_(registry.AddGauge("agentd_runs_awaiting_approval",
+                                        "Runs waiting for a person to approve or reject them.")),
+      started_total_(registry.AddCounter("agentd_runs_started_total",
+                                         "Runner starts (every attempt of every run).")),
+      governor_(store, registry, clock, options_.governor) {
   queued_gauge_.WithLabels({}).Set(0);
   running_gauge_.WithLabels({}).Set(0);
+  awaiting_gauge_.WithLabels({}).Set(0);
+  started_total_.WithLabels({});
 }
 
 Scheduler::~Scheduler() { StopDispatcher(); }
@@ -179,19 +227,47 @@ void Scheduler::SubmitAsync(SubmitRequest request,
   run.idempotency_key = std::move(request.idempotency_key);
   run.caller = std::move(request.caller);
   run.source = request.source;
-  AdmissionDecision admission = Admit(run, *snapshot);
-  run.phase = admission.phase;
-  run.reason = std::move(admission.reason);
-  run.message = std::move(admission.message);
+  Governor::Decision decision = governor_.Admit(run, *snapshot);
+  if (decision.refusal) {
+    // Refused outright: nothing is stored but the audit entries.
+    if (!decision.audit.empty()) {
+      if (auto wrote = store_.AppendAudit(std::move(decision.audit)); !wrote.ok()) {
+        core::LogError("cannot audit a refused submission", {{"error", wrote.error().message}});
+      }
+    }
+    {
+      std::lock_guard lock(mu_);
+      --inflight_submits_;
+      submits_cv_.notify_all();
+    }
+    done(std::move(*decision.refusal));
+    return;
+  }
+  run.phase = decision.phase;
+  run.reason = std::move(decision.reason);
+  run.message = std::move(decision.message);
+  std::vector<store::EventDraft> violations;
+  for (Json& v : decision.violations) {
+    violations.push_back({.type = "violation", .data = std::move(v), .time = run.created_at});
+  }
 
   // Runs on the store's writer thread: keep it short.
+  std::string id = run.id;
   store_.CreateRunAsync(
-      std::move(run), [this, done = std::move(done)](core::Result<store::CreateRunResult> created) {
+      std::move(run), std::move(decision.audit),
+      [this, id = std::move(id), violations = std::move(violations),
+       done = std::move(done)](core::Result<store::CreateRunResult> created) mutable {
+        if (!created.ok() || !created->created) governor_.Release(id);  // not stored after all
         if (created.ok() && created->created) {
           const runs::Run& r = created->run;
           if (r.phase == Phase::kQueued) {
             std::lock_guard lock(mu_);
             EnqueueLocked(ToQueued(r, clock_.SteadyNow()));
+            UpdateGaugesLocked();
+            WakeLocked();
+          } else if (r.phase == Phase::kAwaitingApproval) {
+            std::lock_guard lock(mu_);
+            AddAwaitingLocked(r);
             UpdateGaugesLocked();
             WakeLocked();
           }
@@ -203,6 +279,7 @@ void Scheduler::SubmitAsync(SubmitRequest request,
                                             {"reason", r.reason},
                                             {"message", r.message}},
                                    .time = r.created_at});
+          if (!violations.empty()) AppendLater(r.id, std::move(violations));
         }
         done(std::move(created));
         std::lock_guard lock(mu_);
@@ -210,8 +287,6 @@ void Scheduler::SubmitAsync(SubmitRequest request,
         submits_cv_.notify_all();
       });
 }
-
-// --- Cancellation -------------------------------------------------------------------------------
 
 core::Result<runs::Run> Scheduler::Cancel(std::string_view run_id, std::string_view caller) {
   const std::string id(run_id);
@@ -245,8 +320,8 @@ core::Result<runs::Run> Scheduler::Cancel(std::string_view run_id, std::string_v
     }
     if (taken ||
         (!tracked && (run.phase == Phase::kQueued || run.phase == Phase::kAwaitingApproval))) {
-      auto done =
-          FinishQueued(id, Phase::kCancelled, "Cancelled", CancelMessage(std::string(caller)));
+      auto done = FinishQueued(id, Phase::kCancelled, "Cancelled",
+                               CancelMessage(std::string(caller)), caller);
       if (done.ok()) return done->run;
       if (done.error().code != core::ErrorCode::kFailedPrecondition) {
         if (taken) RestoreQueued(std::move(*taken));  // still Queued in the store
@@ -271,7 +346,8 @@ core::Result<runs::Run> Scheduler::Cancel(std::string_view run_id, std::string_v
 
 core::Result<store::TransitionResult> Scheduler::FinishQueued(std::string_view run_id, Phase phase,
                                                               std::string reason,
-                                                              std::string message) {
+                                                              std::string message,
+                                                              std::string_view actor) {
   store::Transition t;
   t.to = phase;
   t.reason = std::move(reason);
@@ -280,8 +356,14 @@ core::Result<store::TransitionResult> Scheduler::FinishQueued(std::string_view r
   t.time = clock_.Now();
   t.finished_at = t.time;
   if (phase != Phase::kCancelled) t.error = t.message;
+  t.audit.push_back(FinishedAudit(t, run_id, std::string(actor)));
   auto done = store_.TransitionRun(run_id, t);
   if (done.ok()) {
+    {
+      std::lock_guard lock(mu_);
+      RemoveAwaitingLocked(run_id);
+      UpdateGaugesLocked();
+    }
     bus_.Publish(done->event);
     RecordFinished(done->run);
   }
@@ -308,7 +390,7 @@ void Scheduler::DispatchLoop() {
       }
       if (!picks.empty()) UpdateGaugesLocked();
     }
-    if (due.empty() && picks.empty()) {
+    if (due.empty() && picks.empty() && later_events_.empty()) {
       if (!wake_) {
         auto woken = [this] { return wake_ || stopping_; };
         if (timers_.empty()) {
@@ -321,6 +403,7 @@ void Scheduler::DispatchLoop() {
       continue;
     }
     lock.unlock();
+    FlushLaterEvents();
     for (const Timer& timer : due) HandleTimer(timer);
     for (const QueuedRun& pick : picks) Dispatch(pick);
     lock.lock();
@@ -339,6 +422,7 @@ void Scheduler::Dispatch(const QueuedRun& pick) {
   claim.runner_token_hash = core::Sha256Hex(token);
   claim.time = clock_.Now();
   claim.started_at = claim.time;
+  claim.audit.push_back(Audit(claim.time, "scheduler", "run.started", pick.id));
   auto claimed = store_.TransitionRun(pick.id, claim);
   if (!claimed.ok()) {
     std::lock_guard lock(mu_);
@@ -366,6 +450,10 @@ void Scheduler::Dispatch(const QueuedRun& pick) {
     std::lock_guard lock(mu_);
     Active& a = active_.at(run.id);
     a.attempt = run.attempts;
+    a.team = run.team;
+    a.tier = run.tier;
+    a.caller = run.caller;
+    a.pricing = PricingOf(*snapshot, run.agent);
     cancelled = a.cancel_requested;
     cancel_caller = a.cancel_caller;
   }
@@ -421,8 +509,8 @@ void Scheduler::Dispatch(const QueuedRun& pick) {
         std::lock_guard lock(mu_);
         unavailable_streak_.erase(run.id);
       }
-      auto done =
-          FinishQueued(run.id, Phase::kCancelled, "Cancelled", CancelMessage(cancel_caller));
+      auto done = FinishQueued(run.id, Phase::kCancelled, "Cancelled", CancelMessage(cancel_caller),
+                               cancel_caller);
       if (!done.ok()) {
         core::LogWarn("cannot cancel a requeued run",
                       {{"run", run.id}, {"error", done.error().message}});
@@ -430,6 +518,7 @@ void Scheduler::Dispatch(const QueuedRun& pick) {
     }
     return;
   }
+  started_total_.WithLabels({}).Inc();
   const auto spawned = clock_.SteadyNow();
   const core::TimePoint spawned_at = clock_.Now();
   dispatch_latency_.WithLabels({}).Observe(
@@ -492,6 +581,7 @@ void Scheduler::FinishUnstarted(const runs::Run& run, Phase phase, std::string r
   t.time = clock_.Now();
   t.finished_at = t.time;
   if (phase != Phase::kCancelled) t.error = t.message;
+  t.audit.push_back(FinishedAudit(t, run.id, "scheduler"));
   auto done = store_.TransitionRun(run.id, t);
   {
     // Memory first, then the bus: whoever sees the event sees the slot free.
@@ -513,6 +603,24 @@ void Scheduler::FinishUnstarted(const runs::Run& run, Phase phase, std::string r
 
 void Scheduler::HandleTimer(const Timer& timer) {
   switch (timer.kind) {
+    case TimerKind::kApprovalExpiry: {
+      {
+        std::lock_guard lock(mu_);
+        auto it = awaiting_.find(timer.run_id);
+        if (it == awaiting_.end() || it->second.at != timer.at) return;  // decided meanwhile
+      }
+      auto expired = Decide(timer.run_id, "scheduler", "", /*approve=*/false, /*expired=*/true);
+      if (!expired.ok() && expired.error().code == core::ErrorCode::kUnavailable) {
+        std::lock_guard lock(mu_);  // the store is busy: try again in a second
+        auto it = awaiting_.find(timer.run_id);
+        if (it != awaiting_.end()) {
+          timers_.erase(it->second);
+          it->second.at = clock_.Now() + std::chrono::seconds(1);
+          timers_.insert(it->second);
+        }
+      }
+      return;
+    }
     case TimerKind::kRequeue: {
       std::lock_guard lock(mu_);
       auto it = delayed_.find(timer.run_id);
@@ -531,7 +639,7 @@ void Scheduler::HandleTimer(const Timer& timer) {
         UpdateGaugesLocked();
       }
       auto done = FinishQueued(timer.run_id, Phase::kTimedOut, "QueueTimeout",
-                               "the run waited in the queue past its deadline");
+                               "the run waited in the queue past its deadline", "scheduler");
       if (!done.ok()) {
         core::LogWarn("cannot time out a queued run",
                       {{"run", timer.run_id}, {"error", done.error().message}});
@@ -576,6 +684,8 @@ void Scheduler::HandleTimer(const Timer& timer) {
 void Scheduler::OnRunnerEvents(const std::string& run_id, int attempt,
                                std::vector<api::v1::RunnerEvent> events) {
   std::string agent;
+  resources::Pricing pricing;
+  runs::Run attribution;  // what the governor needs to know of the run
   {
     std::unique_lock lock(mu_);
     // The Running transition is written right after Start returns; wait for it so that a fast
@@ -592,6 +702,12 @@ void Scheduler::OnRunnerEvents(const std::string& run_id, int attempt,
     }
     Active& a = it->second;
     agent = a.agent;
+    attribution.id = run_id;
+    attribution.agent = a.agent;
+    attribution.team = a.team;
+    attribution.tier = a.tier;
+    attribution.caller = a.caller;
+    pricing = a.pricing;
     if (!a.first_event_seen) {
       a.first_event_seen = true;
       for (auto t = a.timers.begin(); t != a.timers.end();) {
@@ -612,7 +728,18 @@ void Scheduler::OnRunnerEvents(const std::string& run_id, int attempt,
     draft.type = std::move(e.type);
     draft.time = e.time;
     draft.runner_seq = e.seq;
-    if (draft.type == "usage") draft.usage = UsageFromEvent(e.data);
+    if (draft.type == "usage") {
+      if (!e.data.is_object()) continue;  // the runner protocol guarantees objects; be safe
+      PriceUsageEvent(e.data, pricing);
+      draft.usage = UsageFromEvent(e.data);
+    }
+    if (draft.type == "tool_call") {
+      draft.audit = Audit(e.time, "agent:" + agent, "tool.called", run_id,
+                          {{"tool", Text(e.data, "name")}, {"callId", Text(e.data, "id")}});
+    } else if (draft.type == "violation") {
+      draft.audit = Audit(e.time, "agent:" + agent, "policy.violation", run_id,
+                          {{"rule", Text(e.data, "rule")}, {"message", Text(e.data, "message")}});
+    }
     draft.data = std::move(e.data);
     drafts.push_back(std::move(draft));
   }
@@ -623,9 +750,32 @@ void Scheduler::OnRunnerEvents(const std::string& run_id, int attempt,
                    {{"run", run_id}, {"error", written.error().message}});
     return;
   }
+  std::vector<store::EventDraft> budget_events;
   for (const runs::Event& event : *written) {
     bus_.Publish(event);
-    if (event.type == "usage") CountTokens(agent, event.data);
+    if (event.type == "usage") {
+      CountTokens(agent, event.data);
+      Governor::UsageEffects effects =
+          governor_.OnUsage(attribution, UsageFromEvent(event.data).usage.cost_micros);
+      for (size_t i = 0; i < effects.budget_events.size(); ++i) {
+        store::EventDraft draft{
+            .type = "budget", .data = std::move(effects.budget_events[i]), .time = event.time};
+        if (i < effects.audit.size()) draft.audit = std::move(effects.audit[i]);
+        budget_events.push_back(std::move(draft));
+      }
+    } else if (event.type == "violation") {
+      const std::string rule = Text(event.data, "rule");
+      governor_.CountViolation(agent, rule.empty() ? "unknown" : rule);
+    }
+  }
+  if (!budget_events.empty()) {
+    auto more = store_.AppendEvents(run_id, std::move(budget_events));
+    if (!more.ok()) {
+      core::LogError("cannot store budget events",
+                     {{"run", run_id}, {"error", more.error().message}});
+    } else {
+      for (const runs::Event& event : *more) bus_.Publish(event);
+    }
   }
 }
 
@@ -665,6 +815,8 @@ void Scheduler::OnExit(const std::string& run_id, int attempt, const exec::ExitI
   t.finished_at = t.time;
   if (!outcome.result.empty()) t.result = outcome.result;
   if (!outcome.error.empty()) t.error = outcome.error;
+  t.audit.push_back(FinishedAudit(
+      t, run_id, outcome.phase == Phase::kCancelled ? active.cancel_caller : "scheduler"));
   auto done = store_.TransitionRun(run_id, t);
   if (tracked) {
     // Memory first, then the bus: whoever sees the event sees the slot free.
@@ -697,14 +849,26 @@ core::Status Scheduler::Recover() {
   AGENTD_ASSIGN_OR_RETURN(auto queued, store_.ListRunsInPhases({Phase::kQueued}));
   AGENTD_ASSIGN_OR_RETURN(auto executing,
                           store_.ListRunsInPhases({Phase::kStarting, Phase::kRunning}));
+  AGENTD_ASSIGN_OR_RETURN(auto awaiting, store_.ListRunsInPhases({Phase::kAwaitingApproval}));
   const auto snapshot = catalog_.Current();
+  {
+    std::vector<runs::Run> open = queued;
+    open.insert(open.end(), executing.begin(), executing.end());
+    open.insert(open.end(), awaiting.begin(), awaiting.end());
+    AGENTD_RETURN_IF_ERROR(governor_.Recover(*snapshot, open));
+  }
   {
     std::lock_guard lock(mu_);
     const auto now = clock_.SteadyNow();
     for (const runs::Run& run : queued) EnqueueLocked(ToQueued(run, now));
+    for (const runs::Run& run : awaiting) AddAwaitingLocked(run);
     for (const runs::Run& run : executing) {
       Active& a = AddActiveLocked(run.id, run.agent);
       a.attempt = run.attempts;
+      a.team = run.team;
+      a.tier = run.tier;
+      a.caller = run.caller;
+      a.pricing = PricingOf(*snapshot, run.agent);
       a.start_settled = true;
       a.first_event_seen = true;  // the start timeout only guards starts made by this process
       const core::TimePoint started_at = run.started_at.value_or(clock_.Now());
@@ -727,9 +891,10 @@ core::Status Scheduler::Recover() {
     lost.detail = "cannot re-adopt the runner after a restart: " + adopted.error().message;
     OnExit(run.id, run.attempts, lost);
   }
-  core::LogInfo(
-      "scheduler recovered runs",
-      {{"queued", queued.size()}, {"executing", executing.size()}, {"adoptedAlive", alive}});
+  core::LogInfo("scheduler recovered runs", {{"queued", queued.size()},
+                                             {"awaitingApproval", awaiting.size()},
+                                             {"executing", executing.size()},
+                                             {"adoptedAlive", alive}});
   return core::Ok();
 }
 
@@ -738,10 +903,11 @@ core::Status Scheduler::Recover() {
 SchedulerStats Scheduler::Stats() const {
   std::lock_guard lock(mu_);
   return {static_cast<int64_t>(queue_.size() + delayed_.size()),
-          static_cast<int64_t>(active_.size())};
+          static_cast<int64_t>(active_.size()), static_cast<int64_t>(awaiting_.size())};
 }
 
 void Scheduler::RecordFinished(const runs::Run& run) {
+  governor_.Release(run.id);
   tasks_total_.WithLabels({run.agent, Lower(runs::PhaseName(run.phase))}).Inc();
   if (run.phase == Phase::kFailed || run.phase == Phase::kTimedOut) {
     errors_total_.WithLabels({run.agent, run.reason}).Inc();
@@ -855,6 +1021,127 @@ ConcurrencyLimits Scheduler::LimitsLocked() const {
 void Scheduler::UpdateGaugesLocked() {
   queued_gauge_.WithLabels({}).Set(static_cast<double>(queue_.size() + delayed_.size()));
   running_gauge_.WithLabels({}).Set(static_cast<double>(active_.size()));
+  awaiting_gauge_.WithLabels({}).Set(static_cast<double>(awaiting_.size()));
+}
+
+void Scheduler::AddAwaitingLocked(const runs::Run& run) {
+  RemoveAwaitingLocked(run.id);
+  Timer timer{run.approval_expires_at.value_or(clock_.Now()), TimerKind::kApprovalExpiry, run.id,
+              0};
+  awaiting_.emplace(run.id, timer);
+  timers_.insert(timer);
+}
+
+void Scheduler::RemoveAwaitingLocked(std::string_view run_id) {
+  auto it = awaiting_.find(run_id);
+  if (it == awaiting_.end()) return;
+  timers_.erase(it->second);
+  awaiting_.erase(it);
+}
+
+// --- Approvals ----------------------------------------------------------------------------------
+
+core::Result<runs::Run> Scheduler::Approve(std::string_view run_id, std::string_view approver,
+                                           std::string_view reason) {
+  return Decide(run_id, approver, reason, /*approve=*/true, /*expired=*/false);
+}
+
+core::Result<runs::Run> Scheduler::Reject(std::string_view run_id, std::string_view approver,
+                                          std::string_view reason) {
+  return Decide(run_id, approver, reason, /*approve=*/false, /*expired=*/false);
+}
+
+core::Result<runs::Run> Scheduler::Decide(std::string_view run_id, std::string_view approver,
+                                          std::string_view reason, bool approve, bool expired) {
+  const std::string id(run_id);
+  AGENTD_ASSIGN_OR_RETURN(runs::Run run, store_.GetRun(id));
+  auto not_awaiting = [&](const runs::Run& r) {
+    core::Error e = core::FailedPrecondition(
+        "run " + id + " is " + std::string(runs::PhaseName(r.phase)) + ", not AwaitingApproval");
+    e.reason = "not_awaiting_approval";
+    return e;
+  };
+  if (run.phase != Phase::kAwaitingApproval) return not_awaiting(run);
+  const std::string who = approver.empty() ? std::string("anonymous") : std::string(approver);
+  if (approve && !options_.allow_self_approval && !run.caller.empty() && run.caller == approver) {
+    core::Error e =
+        core::PermissionDenied("\"" + who + "\" submitted run " + id +
+                               " and cannot approve it too; another identity must (or set "
+                               "AGENTD_ALLOW_SELF_APPROVAL=true)");
+    e.reason = "self_approval";
+    return e;
+  }
+  store::Transition t;
+  t.from = {Phase::kAwaitingApproval};
+  t.time = clock_.Now();
+  t.clear_approval_expiry = true;
+  Json details = {{"approver", who}, {"reason", std::string(reason)}};
+  if (approve) {
+    governor_.ReserveForApproval(run, *catalog_.Current());
+    t.to = Phase::kQueued;
+    t.reason = "Approved";
+    t.message = "approved by " + who + (reason.empty() ? "" : ": " + std::string(reason));
+    t.allowance_micros = run.allowance_micros;
+    t.budgets = run.budgets;
+    details["allowanceUsd"] = core::FormatUsd(run.allowance_micros);
+    details["budgets"] = run.budgets;
+    t.audit.push_back(Audit(t.time, who, "run.approved", id, std::move(details)));
+  } else {
+    t.to = Phase::kRejected;
+    t.finished_at = t.time;
+    if (expired) {
+      t.reason = "ApprovalExpired";
+      t.message = "nobody approved the run before " +
+                  core::FormatRfc3339(run.approval_expires_at.value_or(t.time));
+      t.audit.push_back(Audit(t.time, "scheduler", "run.approval_expired", id));
+    } else {
+      t.reason = "ApprovalRejected";
+      t.message = "rejected by " + who + (reason.empty() ? "" : ": " + std::string(reason));
+      t.audit.push_back(Audit(t.time, who, "run.approval_rejected", id, std::move(details)));
+    }
+    t.error = t.message;
+  }
+  auto done = store_.TransitionRun(id, t);
+  if (!done.ok()) {
+    if (done.error().code != core::ErrorCode::kFailedPrecondition) return done.error();
+    AGENTD_ASSIGN_OR_RETURN(runs::Run now, store_.GetRun(id));  // decided by someone else
+    return not_awaiting(now);
+  }
+  {
+    std::lock_guard lock(mu_);
+    RemoveAwaitingLocked(id);
+    if (approve) EnqueueLocked(ToQueued(done->run, clock_.SteadyNow()));
+    UpdateGaugesLocked();
+    WakeLocked();
+  }
+  bus_.Publish(done->event);
+  if (!approve) RecordFinished(done->run);
+  core::LogInfo(approve ? "run approved" : "run rejected",
+                {{"run", id}, {"by", who}, {"reason", done->run.reason}});
+  return done->run;
+}
+
+void Scheduler::AppendLater(std::string run_id, std::vector<store::EventDraft> drafts) {
+  std::lock_guard lock(mu_);
+  later_events_.emplace_back(std::move(run_id), std::move(drafts));
+  WakeLocked();
+}
+
+void Scheduler::FlushLaterEvents() {
+  std::vector<std::pair<std::string, std::vector<store::EventDraft>>> batch;
+  {
+    std::lock_guard lock(mu_);
+    batch.swap(later_events_);
+  }
+  for (auto& [run_id, drafts] : batch) {
+    auto written = store_.AppendEvents(run_id, std::move(drafts));
+    if (!written.ok()) {
+      core::LogError("cannot store admission events",
+                     {{"run", run_id}, {"error", written.error().message}});
+      continue;
+    }
+    for (const runs::Event& event : *written) bus_.Publish(event);
+  }
 }
 
 }  // namespace agentd::scheduler

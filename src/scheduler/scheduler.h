@@ -44,6 +44,7 @@
 #include "catalog/snapshot.h"
 #include "core/clock.h"
 #include "exec/executor.h"
+#include "scheduler/governor.h"
 #include "scheduler/run_queue.h"
 #include "scheduler/run_service.h"
 #include "store/run_store.h"
@@ -66,6 +67,9 @@ class Scheduler final : public RunService, public exec::ExecutionListener {
     // Requeue delay after Executor::Start said kUnavailable: doubles per consecutive failure.
     std::chrono::milliseconds requeue_backoff{1000};
     std::chrono::milliseconds max_requeue_backoff{60'000};
+    // May the caller who submitted a run also approve it? (AGENTD_ALLOW_SELF_APPROVAL)
+    bool allow_self_approval = false;
+    Governor::Options governor;
   };
 
   // Registers the metrics on `registry`. All references must outlive the scheduler.
@@ -97,7 +101,15 @@ class Scheduler final : public RunService, public exec::ExecutionListener {
   void SubmitAsync(SubmitRequest request,
                    std::function<void(core::Result<store::CreateRunResult>)> done) override;
   core::Result<runs::Run> Cancel(std::string_view run_id, std::string_view caller) override;
+  core::Result<runs::Run> Approve(std::string_view run_id, std::string_view approver,
+                                  std::string_view reason) override;
+  core::Result<runs::Run> Reject(std::string_view run_id, std::string_view approver,
+                                 std::string_view reason) override;
   SchedulerStats Stats() const override;
+  core::Json Budgets() override { return governor_.BudgetsJson(*catalog_.Current()); }
+
+  // Budgets and policy (GET /api/v1/budgets reads it).
+  Governor& governor() { return governor_; }
 
   // ExecutionListener.
   void OnRunnerEvents(const std::string& run_id, int attempt,
@@ -105,7 +117,7 @@ class Scheduler final : public RunService, public exec::ExecutionListener {
   void OnExit(const std::string& run_id, int attempt, const exec::ExitInfo& exit) override;
 
  private:
-  enum class TimerKind { kQueueDeadline, kStartDeadline, kRunDeadline, kRequeue };
+  enum class TimerKind { kQueueDeadline, kStartDeadline, kRunDeadline, kRequeue, kApprovalExpiry };
   struct Timer {
     core::TimePoint at;
     TimerKind kind = TimerKind::kRunDeadline;
@@ -119,6 +131,11 @@ class Scheduler final : public RunService, public exec::ExecutionListener {
   // A run the dispatcher claimed or adopted, from the claim until its exit is recorded.
   struct Active {
     std::string agent;
+    std::string team;  // attribution, for the governor
+    int tier = 0;
+    std::string caller;
+    // The model's prices when the run started: usage is priced here, not by the runner.
+    resources::Pricing pricing;
     int attempt = 0;                // 0 until the claim is committed
     bool start_settled = false;     // Start returned and the Running write is done (or failed)
     bool first_event_seen = false;  // the runner reported in
@@ -140,10 +157,19 @@ class Scheduler final : public RunService, public exec::ExecutionListener {
                        std::string message);
   // Terminal transition of a queued run (cancel, queue timeout). Returns the stored result.
   core::Result<store::TransitionResult> FinishQueued(std::string_view run_id, runs::Phase phase,
-                                                     std::string reason, std::string message);
+                                                     std::string reason, std::string message,
+                                                     std::string_view actor);
   // Puts back a run taken off the queue whose terminal write failed (it is still Queued).
   void RestoreQueued(QueuedRun run);
+  // After any terminal transition: metrics, the rest of the budget reservation released.
   void RecordFinished(const runs::Run& run);
+  // Approval decisions and expiry: AwaitingApproval -> Queued | Rejected.
+  core::Result<runs::Run> Decide(std::string_view run_id, std::string_view approver,
+                                 std::string_view reason, bool approve, bool expired);
+  // Appends events (and their audit drafts) to a run from the dispatcher thread: for callers
+  // that may not write to the store themselves (the store's writer thread).
+  void AppendLater(std::string run_id, std::vector<store::EventDraft> drafts);
+  void FlushLaterEvents();
   void CountTokens(const std::string& agent, const core::Json& usage_data);
 
   // With mu_ held.
@@ -152,6 +178,9 @@ class Scheduler final : public RunService, public exec::ExecutionListener {
   void RequeueLocked(QueuedRun run);
   Active& AddActiveLocked(const std::string& run_id, const std::string& agent);
   void RemoveActiveLocked(const std::string& run_id);
+  // Tracks an AwaitingApproval run and its expiry timer.
+  void AddAwaitingLocked(const runs::Run& run);
+  void RemoveAwaitingLocked(std::string_view run_id);
   void AddTimerLocked(Active& active, Timer timer);
   ConcurrencyLimits LimitsLocked() const;
   void UpdateGaugesLocked();
@@ -172,6 +201,9 @@ class Scheduler final : public RunService, public exec::ExecutionListener {
   telemetry::Family<telemetry::Gauge>& queued_gauge_;
   telemetry::Family<telemetry::Gauge>& running_gauge_;
   telemetry::Family<telemetry::Histogram>& dispatch_latency_;
+  telemetry::Family<telemetry::Gauge>& awaiting_gauge_;
+  telemetry::Family<telemetry::Counter>& started_total_;
+  Governor governor_;
 
   mutable std::mutex mu_;
   std::condition_variable wake_cv_;     // the dispatcher waits on it
@@ -183,6 +215,8 @@ class Scheduler final : public RunService, public exec::ExecutionListener {
   std::map<std::string, Active, std::less<>> active_;
   RunningCounts running_;
   std::set<Timer> timers_;
+  std::map<std::string, Timer, std::less<>> awaiting_;  // AwaitingApproval runs, their expiry
+  std::vector<std::pair<std::string, std::vector<store::EventDraft>>> later_events_;
   int inflight_submits_ = 0;
   bool wake_ = false;
   bool recovered_ = false;

@@ -139,7 +139,7 @@ TEST_F(SchedulerWithLocalExecutorTest, RunsARunnerProcessToSuccess) {
   EXPECT_EQ(run.result, "all done");
   EXPECT_EQ(run.attempts, 1);
   EXPECT_EQ(run.usage.input_tokens, 10);
-  EXPECT_EQ(run.usage.cost_micros, 20);
+  EXPECT_EQ(run.usage.cost_micros, 5 + 8);  // priced by the scheduler: 10 in, 5 out
   EXPECT_EQ(run.executor_handle["kind"], "local");
   auto types = EventTypes(id);
   ASSERT_GE(types.size(), 7u);

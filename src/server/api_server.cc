@@ -1,5 +1,6 @@
 #include "server/api_server.h"
 
+#include <chrono>
 #include <limits>
 #include <string>
 #include <string_view>
@@ -9,7 +10,9 @@
 #include "core/env.h"
 #include "core/ids.h"
 #include "core/log.h"
+#include "core/money.h"
 #include "core/text.h"
+#include "core/time.h"
 #include "resources/codec.h"
 #include "server/event_stream.h"
 #include "server/problem.h"
@@ -29,6 +32,14 @@ enum class RouteId {
   kRun,
   kRunCancel,
   kRunEvents,
+  kRunApprove,
+  kRunReject,
+  kUsage,
+  kBudgets,
+  kAudit,
+  kAuditVerify,
+  kAuditCheckpoints,
+  kAuditExport,
   kCatalogList,
   kCatalogItem,
 };
@@ -95,7 +106,25 @@ ApiServer::Route MatchRoute(std::string_view path) {
     if (tail == "events") {
       return {RouteId::kRunEvents, "/api/v1/runs/{id}/events", "GET", true, std::string(id)};
     }
+    if (tail == "approve") {
+      return {RouteId::kRunApprove, "/api/v1/runs/{id}/approve", "POST", true, std::string(id)};
+    }
+    if (tail == "reject") {
+      return {RouteId::kRunReject, "/api/v1/runs/{id}/reject", "POST", true, std::string(id)};
+    }
     return route;
+  }
+  if (path == "/api/v1/usage") return {RouteId::kUsage, "/api/v1/usage", "GET", true};
+  if (path == "/api/v1/budgets") return {RouteId::kBudgets, "/api/v1/budgets", "GET", true};
+  if (path == "/api/v1/audit") return {RouteId::kAudit, "/api/v1/audit", "GET", true};
+  if (path == "/api/v1/audit/verify") {
+    return {RouteId::kAuditVerify, "/api/v1/audit/verify", "GET", true};
+  }
+  if (path == "/api/v1/audit/checkpoints") {
+    return {RouteId::kAuditCheckpoints, "/api/v1/audit/checkpoints", "GET, POST", true};
+  }
+  if (path == "/api/v1/audit/export") {
+    return {RouteId::kAuditExport, "/api/v1/audit/export", "GET", true};
   }
   if (StartsWith(path, "/api/v1/")) {
     std::string_view rest = path.substr(8);
@@ -327,6 +356,28 @@ void ApiServer::Handle(net::HttpRequest&& request, std::shared_ptr<net::Responde
       return;
     case RouteId::kRunEvents:
       Events(call);
+      return;
+    case RouteId::kRunApprove:
+    case RouteId::kRunReject:
+      Decide(call, call.route.id == RouteId::kRunApprove);
+      return;
+    case RouteId::kUsage:
+      Usage(call);
+      return;
+    case RouteId::kBudgets:
+      Budgets(call);
+      return;
+    case RouteId::kAudit:
+      AuditList(call);
+      return;
+    case RouteId::kAuditVerify:
+      AuditVerify(call);
+      return;
+    case RouteId::kAuditCheckpoints:
+      AuditCheckpoints(call);
+      return;
+    case RouteId::kAuditExport:
+      AuditExport(call);
       return;
     case RouteId::kCatalogList:
     case RouteId::kCatalogItem:
@@ -594,6 +645,268 @@ void ApiServer::Catalog(Call& call) {
     return;
   }
   call.Send(JsonResponse(200, *found));
+}
+
+// --- governance ---------------------------------------------------------------------------------
+
+namespace {
+
+constexpr size_t kMaxReasonBytes = 1024;
+constexpr size_t kMaxFilterBytes = 256;
+
+// An optional RFC 3339 query parameter.
+core::Result<std::optional<core::TimePoint>> TimeParam(const net::HttpRequest& request,
+                                                       std::string_view name) {
+  auto text = request.Query(name);
+  if (!text || text->empty()) return std::optional<core::TimePoint>();
+  auto parsed = core::ParseRfc3339(*text);
+  if (!parsed.ok()) {
+    return core::InvalidArgument("query parameter \"" + std::string(name) +
+                                 "\" must be an RFC 3339 time such as 2026-11-01T00:00:00Z, got " +
+                                 core::QuoteForMessage(*text));
+  }
+  return std::optional<core::TimePoint>(*parsed);
+}
+
+// An optional short text query parameter.
+core::Result<std::optional<std::string>> TextParam(const net::HttpRequest& request,
+                                                   std::string_view name) {
+  auto text = request.Query(name);
+  if (!text || text->empty()) return std::optional<std::string>();
+  if (text->size() > kMaxFilterBytes) {
+    return core::InvalidArgument("query parameter \"" + std::string(name) + "\" is longer than " +
+                                 std::to_string(kMaxFilterBytes) + " bytes");
+  }
+  return std::optional<std::string>(std::move(*text));
+}
+
+core::Json UsageJson(const runs::Usage& usage, int64_t runs) {
+  return {{"runs", runs},
+          {"modelCalls", usage.model_calls},
+          {"inputTokens", usage.input_tokens},
+          {"cachedInputTokens", usage.cached_input_tokens},
+          {"outputTokens", usage.output_tokens},
+          {"costUsd", core::FormatUsd(usage.cost_micros)}};
+}
+
+core::TimePoint StartOfUtcMonth(core::TimePoint now) {
+  const auto days = std::chrono::floor<std::chrono::days>(now);
+  const std::chrono::year_month_day ymd{days};
+  return std::chrono::sys_days{ymd.year() / ymd.month() / 1};
+}
+
+}  // namespace
+
+void ApiServer::Decide(Call& call, bool approve) {
+  const std::string& id = call.route.param;
+  if (!core::IsValidRunId(id)) {
+    call.Fail(RunNotFound(id));
+    return;
+  }
+  std::string reason;
+  if (!call.request.body.empty()) {
+    auto body = core::ParseJson(call.request.body);
+    if (!body.ok() || !body->is_object()) {
+      call.Fail(core::InvalidArgument(
+          "the body must be a JSON object such as {\"reason\": \"...\"}, or empty"));
+      return;
+    }
+    for (const auto& [key, value] : body->items()) {
+      if (key != "reason") {
+        call.Fail(core::InvalidArgument("unknown field " + core::QuoteForMessage(key) +
+                                        "; the body takes only \"reason\""));
+        return;
+      }
+      if (!value.is_string() || value.get_ref<const std::string&>().size() > kMaxReasonBytes) {
+        call.Fail(core::InvalidArgument("\"reason\" must be a string of at most " +
+                                        std::to_string(kMaxReasonBytes) + " bytes"));
+        return;
+      }
+      reason = value.get<std::string>();
+    }
+  }
+  auto run = approve ? deps_.runs.Approve(id, call.identity, reason)
+                     : deps_.runs.Reject(id, call.identity, reason);
+  if (!run.ok()) {
+    call.Fail(run.error());
+    return;
+  }
+  call.Send(RunResponse(200, *run));
+}
+
+void ApiServer::Usage(Call& call) {
+  store::UsageQuery query;
+  const core::TimePoint now = deps_.clock.Now();
+  auto from = TimeParam(call.request, "from");
+  auto to = TimeParam(call.request, "to");
+  if (!from.ok() || !to.ok()) {
+    call.Fail(!from.ok() ? from.error() : to.error());
+    return;
+  }
+  query.from = from->value_or(StartOfUtcMonth(now));
+  query.to = to->value_or(now + std::chrono::milliseconds(1));
+  if (query.from > query.to) {
+    call.Fail(core::InvalidArgument("\"from\" is after \"to\""));
+    return;
+  }
+  if (auto group = call.request.Query("groupBy"); group && !group->empty()) {
+    for (std::string& dim : core::SplitList(*group)) {
+      bool known = false;
+      for (std::string_view d : store::kUsageDimensions) known = known || d == dim;
+      if (!known) {
+        std::string all;
+        for (std::string_view d : store::kUsageDimensions) {
+          all += (all.empty() ? "" : ", ") + std::string(d);
+        }
+        call.Fail(core::InvalidArgument("unknown groupBy dimension " + core::QuoteForMessage(dim) +
+                                        "; use any of " + all));
+        return;
+      }
+      query.group_by.push_back(std::move(dim));
+    }
+  }
+  const std::pair<std::string_view, std::optional<std::string>*> filters[] = {
+      {"agent", &query.agent},
+      {"team", &query.team},
+      {"costCenter", &query.cost_center},
+      {"model", &query.model},
+      {"caller", &query.caller}};
+  for (const auto& [name, field] : filters) {
+    auto value = TextParam(call.request, name);
+    if (!value.ok()) {
+      call.Fail(value.error());
+      return;
+    }
+    *field = std::move(*value);
+  }
+  if (auto tier = call.request.Query("tier"); tier && !tier->empty()) {
+    auto parsed = core::ParseInt(*tier, 1, 4, "query parameter \"tier\"");
+    if (!parsed.ok()) {
+      call.Fail(parsed.error());
+      return;
+    }
+    query.tier = static_cast<int>(*parsed);
+  }
+  auto rows = deps_.store.QueryUsage(query);
+  if (!rows.ok()) {
+    call.Fail(rows.error());
+    return;
+  }
+  core::Json items = core::Json::array();
+  runs::Usage total;
+  int64_t total_runs = 0;
+  for (const store::UsageRow& row : *rows) {
+    core::Json item = UsageJson(row.usage, row.runs);
+    item["group"] = row.group;
+    items.push_back(std::move(item));
+    total += row.usage;
+    total_runs += row.runs;
+  }
+  // A run spread over several groups (days, models) is counted once per group; the total of
+  // runs is exact only without grouping.
+  core::Json body = {{"from", core::FormatRfc3339(query.from)},
+                     {"to", core::FormatRfc3339(query.to)},
+                     {"groupBy", query.group_by},
+                     {"rows", std::move(items)},
+                     {"total", UsageJson(total, total_runs)}};
+  call.Send(JsonResponse(200, body));
+}
+
+void ApiServer::Budgets(Call& call) { call.Send(JsonResponse(200, deps_.runs.Budgets())); }
+
+void ApiServer::AuditList(Call& call) {
+  store::AuditFilter filter;
+  const std::pair<std::string_view, std::optional<std::string>*> texts[] = {
+      {"actor", &filter.actor}, {"action", &filter.action}, {"subject", &filter.subject}};
+  for (const auto& [name, field] : texts) {
+    auto value = TextParam(call.request, name);
+    if (!value.ok()) {
+      call.Fail(value.error());
+      return;
+    }
+    *field = std::move(*value);
+  }
+  auto from = TimeParam(call.request, "from");
+  auto to = TimeParam(call.request, "to");
+  if (!from.ok() || !to.ok()) {
+    call.Fail(!from.ok() ? from.error() : to.error());
+    return;
+  }
+  filter.from = *from;
+  filter.to = *to;
+  auto limit = LimitParam(call.request, kDefaultListLimit);
+  if (!limit.ok()) {
+    call.Fail(limit.error());
+    return;
+  }
+  auto page = deps_.store.ListAudit(filter, *limit, call.request.Query("cursor").value_or(""));
+  if (!page.ok()) {
+    call.Fail(page.error());
+    return;
+  }
+  core::Json items = core::Json::array();
+  for (const auto& entry : page->entries) items.push_back(governance::EntryToJson(entry));
+  core::Json body = {{"items", std::move(items)}};
+  body["nextCursor"] =
+      page->next_cursor.empty() ? core::Json(nullptr) : core::Json(page->next_cursor);
+  call.Send(JsonResponse(200, body));
+}
+
+void ApiServer::AuditVerify(Call& call) {
+  if (deps_.audit == nullptr) {
+    call.Fail(core::NotFound("the audit service is not configured"));
+    return;
+  }
+  auto result = deps_.audit->Verify();
+  if (!result.ok()) {
+    call.Fail(result.error());
+    return;
+  }
+  call.Send(JsonResponse(200, *result));
+}
+
+void ApiServer::AuditCheckpoints(Call& call) {
+  if (deps_.audit == nullptr) {
+    call.Fail(core::NotFound("the audit service is not configured"));
+    return;
+  }
+  if (call.request.method == "POST") {
+    auto made = deps_.audit->CheckpointNow();
+    if (!made.ok()) {
+      call.Fail(made.error());
+      return;
+    }
+    call.Send(JsonResponse(201, governance::CheckpointToJson(*made)));
+    return;
+  }
+  auto all = deps_.store.ListCheckpoints();
+  if (!all.ok()) {
+    call.Fail(all.error());
+    return;
+  }
+  core::Json items = core::Json::array();
+  for (const auto& c : *all) items.push_back(governance::CheckpointToJson(c));
+  call.Send(JsonResponse(200, {{"keyId", deps_.audit->KeyId()},
+                               {"publicKey", deps_.audit->PublicKeyPem()},
+                               {"items", std::move(items)}}));
+}
+
+void ApiServer::AuditExport(Call& call) {
+  if (deps_.audit == nullptr) {
+    call.Fail(core::NotFound("the audit service is not configured"));
+    return;
+  }
+  std::string body;
+  auto status = deps_.audit->Export([&body](std::string_view line) {
+    body.append(line);
+    body.push_back('\n');
+    return true;
+  });
+  if (!status.ok()) {
+    call.Fail(status.error());
+    return;
+  }
+  call.Send({200, {{"Content-Type", "application/x-ndjson"}}, std::move(body)});
 }
 
 }  // namespace agentd::server

@@ -8,6 +8,9 @@
 //   GET  /api/v1/runs/{id}                       one run
 //   POST /api/v1/runs/{id}/cancel                cancel (409 once terminal)
 //   GET  /api/v1/runs/{id}/events                the event log as JSON, or SSE when followed
+//   POST /api/v1/runs/{id}/approve|reject        decide a run in AwaitingApproval
+//   GET  /api/v1/usage, /api/v1/budgets          usage sums, budget status
+//   GET  /api/v1/audit[/verify|/export], GET|POST /api/v1/audit/checkpoints   the audit log
 //   GET  /api/v1/{agents|models|instructions}[/{name}]   the catalog, read-only
 //   GET  /health, /ready, /metrics, /openapi.json         public
 //
@@ -21,6 +24,7 @@
 #include <functional>
 #include <memory>
 
+#include "audit/audit_service.h"
 #include "auth/api_key_authenticator.h"
 #include "bus/bus.h"
 #include "catalog/snapshot.h"
@@ -40,6 +44,9 @@ struct ApiServerDeps {
   telemetry::Registry& metrics;
   const auth::ApiKeyAuthenticator& auth;
   const core::Clock& clock;
+  // The audit log's keeper (checkpoints, verification, export); the audit routes answer 404
+  // without it.
+  audit::AuditService* audit = nullptr;
 };
 
 struct ApiServerOptions {
@@ -80,6 +87,14 @@ class ApiServer {
   void Events(Call& call);
   void FollowEvents(Call& call, int64_t after);
   void Catalog(Call& call);
+  // Governance: approvals, usage, budgets, the audit log.
+  void Decide(Call& call, bool approve);
+  void Usage(Call& call);
+  void Budgets(Call& call);
+  void AuditList(Call& call);
+  void AuditVerify(Call& call);
+  void AuditCheckpoints(Call& call);
+  void AuditExport(Call& call);
 
   ApiServerDeps deps_;
   ApiServerOptions options_;

@@ -86,9 +86,24 @@ class FakeRunService final : public scheduler::RunService {
     return result.run;
   }
 
+  // Records the decision and answers with the run as stored; the scheduler's own tests cover
+  // the state changes.
+  core::Result<runs::Run> Approve(std::string_view run_id, std::string_view approver,
+                                  std::string_view reason) override {
+    last_decision_ = "approve " + std::string(approver) + " " + std::string(reason);
+    return store_.GetRun(run_id);
+  }
+  core::Result<runs::Run> Reject(std::string_view run_id, std::string_view approver,
+                                 std::string_view reason) override {
+    last_decision_ = "reject " + std::string(approver) + " " + std::string(reason);
+    return store_.GetRun(run_id);
+  }
+  core::Json Budgets() override { return {{"items", core::Json::array()}}; }
+
   scheduler::SchedulerStats Stats() const override { return {}; }
 
   std::string last_caller() const { return last_caller_; }
+  std::string last_decision() const { return last_decision_; }
 
  private:
   store::RunStore& store_;
@@ -96,6 +111,7 @@ class FakeRunService final : public scheduler::RunService {
   catalog::Catalog& catalog_;
   const core::Clock& clock_;
   std::string last_caller_;
+  std::string last_decision_;
 };
 
 // One parsed server-sent event (or comment).

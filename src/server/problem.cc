@@ -36,23 +36,34 @@ std::string_view TitleFor(core::ErrorCode code) {
   return "Internal error";
 }
 
-}  // namespace
-
-net::HttpResponse ProblemResponse(int status, std::string_view code, std::string_view title,
-                                  std::string_view detail) {
-  core::Json body = {
+core::Json ProblemBody(int status, std::string_view code, std::string_view title,
+                       std::string_view detail) {
+  return {
       {"type", "https://agentd.dev/problems/" + std::string(code)},
       {"title", title},
       {"status", status},
       {"detail", detail},
       {"code", code},
   };
-  return {status, {{"Content-Type", std::string(kProblemJson)}}, core::DumpJson(body)};
+}
+
+}  // namespace
+
+net::HttpResponse ProblemResponse(int status, std::string_view code, std::string_view title,
+                                  std::string_view detail) {
+  return {status,
+          {{"Content-Type", std::string(kProblemJson)}},
+          core::DumpJson(ProblemBody(status, code, title, detail))};
 }
 
 net::HttpResponse ErrorResponse(const core::Error& error) {
-  return ProblemResponse(core::HttpStatusFor(error.code), core::CodeName(error.code),
-                         TitleFor(error.code), error.message);
+  const int status = core::HttpStatusFor(error.code);
+  const std::string_view code = error.reason.empty() ? core::CodeName(error.code) : error.reason;
+  core::Json body = ProblemBody(status, code, TitleFor(error.code), error.message);
+  for (const auto& [key, value] : error.fields) {
+    if (!body.contains(key)) body[key] = value;  // the standard members win
+  }
+  return {status, {{"Content-Type", std::string(kProblemJson)}}, core::DumpJson(body)};
 }
 
 net::HttpResponse JsonResponse(int status, const core::Json& body) {
