@@ -3,7 +3,7 @@
 # already installed are skipped, and apt runs only when something is missing.
 #
 #   scripts/bootstrap.sh build   # compile and run agentd
-#   scripts/bootstrap.sh test    # + test tools (GoogleTest, clang for the fuzzer, peers)
+#   scripts/bootstrap.sh test    # + test tools (GoogleTest, clang for the fuzzer, promtool, peers)
 #   scripts/bootstrap.sh bench   # + load generator and the FastAPI/Express peer baselines
 set -euo pipefail
 
@@ -16,6 +16,7 @@ build_pkgs=(
 )
 test_pkgs=(
   libgtest-dev libgmock-dev libbenchmark-dev clang libclang-rt-14-dev clang-format curl tzdata
+  prometheus  # promtool: lints and unit-tests deploy/prometheus/rules.yaml
 )
 bench_pkgs=(wrk python3-fastapi python3-uvicorn sqlite3 procps)
 

@@ -13,6 +13,18 @@ constexpr size_t kMaxErrorBodyBytes = 64 * 1024;
 
 bool IsSuccess(int status) { return status >= 200 && status < 300; }
 
+// path + "?k=v&..." with the values percent-encoded; pairs with empty values are left out.
+std::string WithQuery(std::string path,
+                      const std::vector<std::pair<std::string, std::string>>& params) {
+  char separator = '?';
+  for (const auto& [key, value] : params) {
+    if (value.empty()) continue;
+    path += separator + key + "=" + UrlEncode(value);
+    separator = '&';
+  }
+  return path;
+}
+
 std::string RunPath(std::string_view run_id) { return "/api/v1/runs/" + UrlEncode(run_id); }
 
 std::string StringField(const Json& obj, std::string_view key) {
@@ -61,6 +73,8 @@ core::ErrorCode ErrorCodeForHttpStatus(int status, std::string_view problem_code
       return ErrorCode::kInvalidArgument;
     case 401:
       return ErrorCode::kUnauthenticated;
+    case 402:  // budget_exceeded
+      return ErrorCode::kResourceExhausted;
     case 403:
       return ErrorCode::kPermissionDenied;
     case 404:
@@ -96,6 +110,12 @@ core::Error ErrorFromResponse(const httpclient::Response& response, std::string_
     detail = "HTTP " + std::to_string(response.status) + " from " + std::string(what);
   }
   return {ErrorCodeForHttpStatus(response.status, problem_code), std::move(detail)};
+}
+
+std::string ProblemCode(const httpclient::Response& response) {
+  auto parsed = core::ParseJson(response.body.substr(0, kMaxErrorBodyBytes));
+  if (!parsed.ok() || !parsed->is_object()) return "";
+  return StringField(*parsed, "code");
 }
 
 std::string UrlEncode(std::string_view text) {
@@ -136,15 +156,21 @@ httpclient::Request ApiClient::NewRequest(std::string method, std::string path) 
 }
 
 core::Result<Json> ApiClient::Call(const httpclient::Request& request, std::string_view what) {
+  last_problem_code_.clear();
   auto response = transport_.Send(request);
   if (!response.ok()) return std::move(response).error();  // names the method and URL
-  if (!IsSuccess(response->status)) return ErrorFromResponse(*response, what);
+  if (!IsSuccess(response->status)) return ErrorFrom(*response, what);
   if (response->body.empty()) return Json::object();
   auto body = core::ParseJson(response->body, {.max_bytes = 64 << 20, .max_depth = 64});
   if (!body.ok()) {
     return core::Internal("malformed answer to " + std::string(what) + ": " + body.error().message);
   }
   return std::move(body).value();
+}
+
+core::Error ApiClient::ErrorFrom(const httpclient::Response& response, std::string_view what) {
+  last_problem_code_ = ProblemCode(response);
+  return ErrorFromResponse(response, what);
 }
 
 core::Result<Json> ApiClient::SubmitRun(const SubmitRunRequest& request) {
@@ -235,7 +261,107 @@ core::Status ApiClient::StreamEvents(
   if (!IsSuccess(response->status)) {
     httpclient::Response error_response = *response;
     if (error_response.body.empty()) error_response.body = head;
-    return ErrorFromResponse(error_response, what);
+    return ErrorFrom(error_response, what);
+  }
+  return core::Ok();
+}
+
+core::Result<Json> ApiClient::Decide(std::string_view run_id, std::string_view decision,
+                                     std::string_view reason) {
+  std::string path = RunPath(run_id) + "/" + std::string(decision);
+  httpclient::Request http = NewRequest("POST", path);
+  http.headers.emplace_back("Content-Type", "application/json");
+  Json body = Json::object();
+  if (!reason.empty()) body["reason"] = std::string(reason);
+  http.body = core::DumpJson(body);
+  return Call(http, "POST " + path);
+}
+
+core::Result<Json> ApiClient::ApproveRun(std::string_view run_id, std::string_view reason) {
+  return Decide(run_id, "approve", reason);
+}
+
+core::Result<Json> ApiClient::RejectRun(std::string_view run_id, std::string_view reason) {
+  return Decide(run_id, "reject", reason);
+}
+
+core::Result<Json> ApiClient::GetUsage(const UsageQuery& query) {
+  std::string group_by;
+  for (const auto& group : query.group_by) {
+    if (!group_by.empty()) group_by += ',';
+    group_by += group;
+  }
+  std::string path = WithQuery(
+      "/api/v1/usage", {{"from", query.from},
+                        {"to", query.to},
+                        {"groupBy", group_by},
+                        {"agent", query.agent},
+                        {"team", query.team},
+                        {"costCenter", query.cost_center},
+                        {"tier", query.tier > 0 ? std::to_string(query.tier) : std::string()},
+                        {"model", query.model},
+                        {"caller", query.caller}});
+  AGENTD_ASSIGN_OR_RETURN(Json body, Call(NewRequest("GET", path), "GET /api/v1/usage"));
+  if (!body.is_object() || !body.contains("rows") || !body["rows"].is_array()) {
+    return core::Internal("malformed answer to GET /api/v1/usage: no \"rows\" array");
+  }
+  return body;
+}
+
+core::Result<Json> ApiClient::ListBudgets() {
+  AGENTD_ASSIGN_OR_RETURN(Json body,
+                          Call(NewRequest("GET", "/api/v1/budgets"), "GET /api/v1/budgets"));
+  AGENTD_RETURN_IF_ERROR(Items(body, "GET /api/v1/budgets"));
+  return body;
+}
+
+core::Result<AuditPage> ApiClient::ListAudit(const AuditQuery& query) {
+  std::string path = WithQuery(
+      "/api/v1/audit", {{"actor", query.actor},
+                        {"action", query.action},
+                        {"subject", query.subject},
+                        {"from", query.from},
+                        {"to", query.to},
+                        {"limit", query.limit > 0 ? std::to_string(query.limit) : std::string()},
+                        {"cursor", query.cursor}});
+  AGENTD_ASSIGN_OR_RETURN(Json body, Call(NewRequest("GET", path), "GET /api/v1/audit"));
+  AGENTD_ASSIGN_OR_RETURN(auto items, Items(body, "GET /api/v1/audit"));
+  return AuditPage{std::move(items), StringField(body, "nextCursor")};
+}
+
+core::Result<Json> ApiClient::VerifyAudit() {
+  AGENTD_ASSIGN_OR_RETURN(
+      Json body, Call(NewRequest("GET", "/api/v1/audit/verify"), "GET /api/v1/audit/verify"));
+  if (!body.is_object() || !body.contains("ok") || !body["ok"].is_boolean()) {
+    return core::Internal("malformed answer to GET /api/v1/audit/verify: no boolean \"ok\"");
+  }
+  return body;
+}
+
+core::Status ApiClient::ExportAudit(const std::function<bool(std::string_view)>& on_chunk) {
+  constexpr std::string_view kWhat = "GET /api/v1/audit/export";
+  last_problem_code_.clear();
+  httpclient::Request http = NewRequest("GET", "/api/v1/audit/export");
+  http.headers[0].second = "application/x-ndjson";  // Accept, set first by NewRequest
+  // The whole audit trail: bounded by silence only, not by time or size.
+  http.timeout = std::chrono::hours(24);
+  http.idle_timeout = options_.timeout;
+  http.max_response_bytes = std::numeric_limits<size_t>::max();
+  bool stopped = false;
+  std::string head;
+  auto response = transport_.SendStreaming(http, [&](std::string_view chunk) {
+    if (head.size() < kMaxErrorBodyBytes) {
+      head.append(chunk.substr(0, kMaxErrorBodyBytes - head.size()));
+    }
+    if (!on_chunk(chunk)) stopped = true;
+    return !stopped;
+  });
+  if (stopped) return core::Aborted(std::string(kWhat) + ": stopped by the reader");
+  if (!response.ok()) return std::move(response).error();
+  if (!IsSuccess(response->status)) {
+    httpclient::Response error_response = *response;
+    if (error_response.body.empty()) error_response.body = head;
+    return ErrorFrom(error_response, kWhat);
   }
   return core::Ok();
 }

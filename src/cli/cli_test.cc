@@ -1,15 +1,20 @@
 #include "cli/cli.h"
 
 #include <deque>
+#include <filesystem>
+#include <fstream>
 #include <map>
 #include <sstream>
 
 #include <gtest/gtest.h>
+#include <stdlib.h>
 #include <yaml-cpp/yaml.h>
 
 #include "cli/api_client.h"
 #include "cli/follow.h"
 #include "core/time.h"
+#include "governance/audit_chain.h"
+#include "governance/checkpoint.h"
 #include "testing/fake_clock.h"
 
 namespace agentd::cli {
@@ -320,7 +325,14 @@ INSTANTIATE_TEST_SUITE_P(
                       std::vector<std::string>{"-o", "xml", "runs", "list"},
                       std::vector<std::string>{"runs", "list", "--limit", "abc"},
                       std::vector<std::string>{"runs", "get"},
-                      std::vector<std::string>{"runs", "logs", "run-1", "--bogus"}));
+                      std::vector<std::string>{"runs", "logs", "run-1", "--bogus"},
+                      std::vector<std::string>{"runs", "approve"},
+                      std::vector<std::string>{"runs", "reject", "run-1", "--reason"},
+                      std::vector<std::string>{"usage", "--tier", "7"},
+                      std::vector<std::string>{"audit"},
+                      std::vector<std::string>{"audit", "list", "--limit", "0"},
+                      std::vector<std::string>{"audit", "verify", "--file"},
+                      std::vector<std::string>{"budgets", "extra"}));
 
 class BadValueTest : public CliTest,
                      public ::testing::WithParamInterface<std::vector<std::string>> {};
@@ -346,8 +358,9 @@ TEST_F(CliTest, HelpExplainsCommandsEnvironmentAndExitCodes) {
   CliOutput logs = Run({"runs", "logs", "--help"});
 
   EXPECT_EQ(top.code, 0);
-  for (const char* text : {"run", "runs", "version", "AGENTD_URL", "AGENTD_TOKEN",
-                           "Exit codes:", "3  the run TimedOut", "11  server unavailable"}) {
+  for (const char* text :
+       {"run", "runs", "usage", "budgets", "audit", "version", "AGENTD_URL", "AGENTD_TOKEN",
+        "Exit codes:", "3  the run TimedOut", "11  server unavailable", "budget_exceeded"}) {
     EXPECT_NE(top.out.find(text), std::string::npos) << text << "\n" << top.out;
   }
   EXPECT_EQ(run.code, 0);
@@ -356,6 +369,29 @@ TEST_F(CliTest, HelpExplainsCommandsEnvironmentAndExitCodes) {
   }
   EXPECT_EQ(logs.code, 0);
   EXPECT_NE(logs.out.find("--follow"), std::string::npos) << logs.out;
+}
+
+TEST_F(CliTest, HelpOfTheGovernanceCommandsNamesTheirFlags) {
+  std::map<std::vector<std::string>, std::vector<std::string>> expected = {
+      {{"runs", "approve", "--help"}, {"--reason", "AwaitingApproval"}},
+      {{"runs", "reject", "--help"}, {"--reason", "Rejected"}},
+      {{"usage", "--help"},
+       {"--from", "--to", "--group-by", "--agent", "--team", "--tier", "--model", "--caller",
+        "TOTAL"}},
+      {{"budgets", "--help"}, {"SPENT", "RESERVED", "nearLimit"}},
+      {{"audit", "list", "--help"}, {"--actor", "--action", "--subject", "--limit"}},
+      {{"audit", "export", "--help"}, {"--out", "checkpoints"}},
+      {{"audit", "verify", "--help"},
+       {"--checkpoint", "--public-key", "--file", "audit chain intact", "cut"}},
+  };
+  for (const auto& [args, texts] : expected) {
+    CliOutput r = Run(args);
+    EXPECT_EQ(r.code, 0) << args[0];
+    for (const auto& text : texts) {
+      EXPECT_NE(r.out.find(text), std::string::npos) << args[0] << " " << text << "\n" << r.out;
+    }
+  }
+  EXPECT_TRUE(transport_.calls.empty());
 }
 
 TEST_F(CliTest, VersionPrintsTheVersion) {
@@ -822,6 +858,645 @@ TEST_F(CliTest, CancelPostsAndReportsThePhase) {
   EXPECT_EQ(transport_.calls.at(0).request.method, "POST");
   EXPECT_EQ(transport_.calls.at(0).Header("Authorization"), "Bearer sekret");
 }
+
+// ---- governance: approvals, rejections at submit --------------------------------------------
+
+TEST_F(CliTest, ApprovePostsTheReasonAndPrintsTheNewPhase) {
+  transport_.On("POST /api/v1/runs/run-1/approve", JsonReply(RunJson("Queued")));
+
+  CliOutput r = Run({"runs", "approve", "run-1", "--reason", "looks fine"});
+
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out, "run run-1 approved (phase Queued)\n");
+  const auto& call = transport_.calls.at(0);
+  EXPECT_EQ(call.request.method, "POST");
+  EXPECT_EQ(call.request.url, "http://agentd.test/api/v1/runs/run-1/approve");
+  EXPECT_EQ(call.Header("Authorization"), "Bearer sekret");
+  EXPECT_EQ(call.Header("Content-Type"), "application/json");
+  EXPECT_EQ(Json::parse(call.request.body), Json({{"reason", "looks fine"}}));
+}
+
+TEST_F(CliTest, RejectWithoutAReasonSendsAnEmptyObjectAndPrintsTheRunInJson) {
+  transport_.On("POST /api/v1/runs/run-1/reject", JsonReply(RunJson("Rejected")));
+
+  CliOutput table = Run({"runs", "reject", "run-1"});
+  CliOutput json = Run({"runs", "reject", "run-1", "-o", "json"});
+
+  EXPECT_EQ(table.code, 0) << table.err;
+  EXPECT_EQ(table.out, "run run-1 rejected (phase Rejected)\n");
+  EXPECT_EQ(transport_.calls.at(0).request.body, "{}");
+  EXPECT_EQ(json.code, 0) << json.err;
+  EXPECT_EQ(Json::parse(json.out), RunJson("Rejected"));
+}
+
+TEST_F(CliTest, ApprovalConflictsAndSelfApprovalMapToTheirExitCodes) {
+  transport_.On(
+      "POST /api/v1/runs/run-1/approve",
+      Problem(409, "run \"run-1\" is Queued, not AwaitingApproval", "not_awaiting_approval"));
+  transport_.On(
+      "POST /api/v1/runs/run-2/approve",
+      Problem(403, "key-1 submitted run \"run-2\" and may not approve it", "self_approval"));
+
+  CliOutput conflict = Run({"runs", "approve", "run-1"});
+  CliOutput self = Run({"runs", "approve", "run-2"});
+
+  EXPECT_EQ(conflict.code, 7);
+  EXPECT_EQ(conflict.err, "error: run \"run-1\" is Queued, not AwaitingApproval\n");
+  EXPECT_EQ(self.code, 8);
+  EXPECT_EQ(self.err, "error: key-1 submitted run \"run-2\" and may not approve it\n");
+}
+
+TEST_F(CliTest, AReasonOverOneKibIsAUsageErrorAndSendsNothing) {
+  CliOutput r = Run({"runs", "reject", "run-1", "--reason", std::string(1025, 'r')});
+
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.err.find("--reason is 1025 bytes"), std::string::npos) << r.err;
+  EXPECT_TRUE(transport_.calls.empty());
+}
+
+struct RejectionCase {
+  int status;
+  std::string code;
+};
+
+class SubmitRejectionTest : public CliTest, public ::testing::WithParamInterface<RejectionCase> {};
+
+TEST_P(SubmitRejectionTest, ExitsFiveWithTheProblemDetailAndFollowsNothing) {
+  transport_.On("POST /api/v1/runs",
+                Problem(GetParam().status,
+                        "budget \"platform-team\" has $149.50 of $150 spent; the run needs $5",
+                        GetParam().code));
+
+  CliOutput r = Run({"run", "developer", "hi", "--follow"});
+
+  EXPECT_EQ(r.code, 5);
+  EXPECT_EQ(r.err, "run rejected (" + GetParam().code +
+                       "): budget \"platform-team\" has $149.50 of $150 spent; the run needs $5\n");
+  EXPECT_EQ(r.out, "");
+  EXPECT_EQ(transport_.calls.size(), 1u);
+}
+
+INSTANTIATE_TEST_SUITE_P(Codes, SubmitRejectionTest,
+                         ::testing::Values(RejectionCase{402, "budget_exceeded"},
+                                           RejectionCase{403, "policy_violation"}));
+
+TEST_F(CliTest, OtherSubmitErrorsKeepTheirExitCodes) {
+  transport_.On("POST /api/v1/runs", Problem(403, "key may not submit runs", "permission_denied"));
+
+  CliOutput r = Run({"run", "developer", "hi"});
+
+  EXPECT_EQ(r.code, 8);
+  EXPECT_EQ(r.err, "error: key may not submit runs\n");
+}
+
+// ---- usage and budgets ---------------------------------------------------------------------
+
+Json UsageReport() {
+  return Json::parse(R"({
+    "from": "2026-11-01T00:00:00Z", "to": "2026-11-21T12:00:00Z", "groupBy": ["agent", "day"],
+    "rows": [{"group": {"agent": "developer", "day": "2026-11-20"}, "runs": 3, "modelCalls": 5,
+              "inputTokens": 1000, "cachedInputTokens": 0, "outputTokens": 200,
+              "costUsd": "0.0123"},
+             {"group": {"agent": "reviewer", "day": "2026-11-21"}, "runs": 1, "modelCalls": 2,
+              "inputTokens": 50, "cachedInputTokens": 10, "outputTokens": 7, "costUsd": "0.001"}],
+    "total": {"runs": 4, "modelCalls": 7, "inputTokens": 1050, "cachedInputTokens": 10,
+              "outputTokens": 207, "costUsd": "0.0133"}})");
+}
+
+TEST_F(CliTest, UsageSendsTheFiltersAndPrintsGroupsFiguresAndATotal) {
+  transport_.On("GET /api/v1/usage", JsonReply(UsageReport()));
+
+  CliOutput r = Run({"usage", "--from", "2026-11-01", "--to", "2026-11-21T12:00:00Z", "--group-by",
+                     "agent,day", "--agent", "developer", "--team", "platform", "--cost-center",
+                     "cc 7", "--tier", "3", "--model", "gpt", "--caller", "ci"});
+
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out,
+            "AGENT       DAY          RUNS   CALLS   INPUT   OUTPUT   COST\n"
+            "developer   2026-11-20   3      5       1000    200      $0.0123\n"
+            "reviewer    2026-11-21   1      2       50      7        $0.001\n"
+            "TOTAL                    4      7       1050    207      $0.0133\n");
+  EXPECT_EQ(transport_.calls.at(0).request.url,
+            "http://agentd.test/api/v1/usage?from=2026-11-01T00%3A00%3A00Z"
+            "&to=2026-11-21T12%3A00%3A00Z&groupBy=agent%2Cday&agent=developer&team=platform"
+            "&costCenter=cc%207&tier=3&model=gpt&caller=ci");
+}
+
+TEST_F(CliTest, UsageWithoutFlagsLetsTheServerPickThePeriodAndPrintsJsonAsIs) {
+  transport_.On("GET /api/v1/usage", JsonReply(UsageReport()));
+
+  CliOutput r = Run({"usage", "-o", "json"});
+
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(Json::parse(r.out), UsageReport());
+  EXPECT_EQ(transport_.calls.at(0).request.url, "http://agentd.test/api/v1/usage");
+}
+
+TEST_F(CliTest, UsageRepeatedGroupByFlagsAreJoined) {
+  transport_.On("GET /api/v1/usage", JsonReply(UsageReport()));
+
+  CliOutput r = Run({"usage", "--group-by", "team", "--group-by", "model, day"});
+
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(transport_.calls.at(0).request.url,
+            "http://agentd.test/api/v1/usage?groupBy=team%2Cmodel%2Cday");
+}
+
+TEST_F(CliTest, UsageWithABadTimeIsAUsageError) {
+  CliOutput r = Run({"usage", "--from", "last tuesday"});
+
+  EXPECT_EQ(r.code, 2);
+  EXPECT_EQ(r.err,
+            "error: --from \"last tuesday\" is neither an RFC 3339 time nor a date YYYY-MM-DD\n");
+  EXPECT_TRUE(transport_.calls.empty());
+}
+
+TEST_F(CliTest, BudgetsPrintsTheTableAndTheWholeAnswerInYaml) {
+  Json budgets = Json::parse(R"({"items": [
+    {"name": "platform-team", "scope": {"team": "platform"}, "period": "month",
+     "timeZone": "Europe/Berlin",
+     "window": {"start": "2026-10-31T23:00:00Z", "end": "2026-11-30T23:00:00Z"},
+     "limitUsd": "150", "spentUsd": "140", "reservedUsd": "5", "availableUsd": "5",
+     "softThresholdUsd": "120", "action": "reject", "state": "nearLimit"}]})");
+  transport_.On("GET /api/v1/budgets", JsonReply(budgets));
+
+  CliOutput table = Run({"budgets"});
+  CliOutput yaml = Run({"budgets", "-o", "yaml"});
+
+  EXPECT_EQ(table.code, 0) << table.err;
+  EXPECT_EQ(table.out,
+            "NAME            SCOPE           PERIOD   SPENT   RESERVED   LIMIT   STATE\n"
+            "platform-team   team=platform   month    $140    $5         $150    nearLimit\n");
+  EXPECT_EQ(yaml.code, 0) << yaml.err;
+  YAML::Node node = YAML::Load(yaml.out);
+  EXPECT_EQ(node["items"][0]["timeZone"].as<std::string>(), "Europe/Berlin");
+  EXPECT_EQ(node["items"][0]["availableUsd"].as<std::string>(), "5");
+}
+
+TEST_F(CliTest, BudgetsSaysSoWhenThereAreNone) {
+  transport_.On("GET /api/v1/budgets", JsonReply({{"items", Json::array()}}));
+
+  CliOutput r = Run({"budgets"});
+
+  EXPECT_EQ(r.code, 0);
+  EXPECT_EQ(r.err, "No budgets defined.\n");
+}
+
+// ---- audit list and export -----------------------------------------------------------------
+
+Json AuditItem(int64_t index, const std::string& action) {
+  return {{"index", index},
+          {"time", "2026-11-21T12:00:00.000Z"},
+          {"actor", "ci"},
+          {"action", action},
+          {"subject", "run-" + std::to_string(index)},
+          {"details", Json::object()},
+          {"prev_hash", "p"},
+          {"hash", "h"}};
+}
+
+TEST_F(CliTest, AuditListSendsFiltersAndFollowsCursorsUpToTheLimit) {
+  transport_.On("GET /api/v1/audit",
+                JsonReply({{"items", {AuditItem(1, "run.approved"), AuditItem(2, "run.approved")}},
+                           {"nextCursor", "c/2"}}));
+  transport_.On("GET /api/v1/audit",
+                JsonReply({{"items", {AuditItem(3, "run.approved")}}, {"nextCursor", "c3"}}));
+
+  CliOutput r = Run({"audit", "list", "--actor", "ci", "--action", "run.approved", "--subject",
+                     "run 1", "--from", "2026-11-20", "--limit", "3"});
+
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out,
+            "INDEX   TIME                       ACTOR   ACTION         SUBJECT   DETAILS\n"
+            "1       2026-11-21T12:00:00.000Z   ci      run.approved   run-1\n"
+            "2       2026-11-21T12:00:00.000Z   ci      run.approved   run-2\n"
+            "3       2026-11-21T12:00:00.000Z   ci      run.approved   run-3\n");
+  EXPECT_EQ(r.err, "More entries: raise --limit (now 3).\n");
+  ASSERT_EQ(transport_.calls.size(), 2u);
+  EXPECT_EQ(transport_.calls[0].request.url,
+            "http://agentd.test/api/v1/audit?actor=ci&action=run.approved&subject=run%201"
+            "&from=2026-11-20T00%3A00%3A00Z&limit=3");
+  EXPECT_EQ(transport_.calls[1].request.url,
+            "http://agentd.test/api/v1/audit?actor=ci&action=run.approved&subject=run%201"
+            "&from=2026-11-20T00%3A00%3A00Z&limit=1&cursor=c%2F2");
+}
+
+TEST_F(CliTest, AuditListStopsAtTheLastPageAndPrintsJson) {
+  transport_.On("GET /api/v1/audit",
+                JsonReply({{"items", {AuditItem(1, "run.submitted")}}, {"nextCursor", ""}}));
+
+  CliOutput r = Run({"audit", "list", "-o", "json"});
+
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(Json::parse(r.out), Json({{"items", {AuditItem(1, "run.submitted")}}}));
+  ASSERT_EQ(transport_.calls.size(), 1u);
+  EXPECT_EQ(transport_.calls[0].request.url, "http://agentd.test/api/v1/audit?limit=100");
+}
+
+TEST_F(CliTest, AuditExportWritesTheBodyUnchangedToStdout) {
+  std::string body = "{\"kind\":\"agentd-audit-export\",\"version\":1}\n{\"kind\":\"entry\"}\n";
+  transport_.On("SSE /api/v1/audit/export", Stream(body, 7));
+
+  CliOutput r = Run({"audit", "export"});
+
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out, body);
+  EXPECT_EQ(transport_.calls.at(0).Header("Accept"), "application/x-ndjson");
+}
+
+// ---- audit verify ----------------------------------------------------------------------------
+
+// A temporary directory, removed with everything in it at the end of the test.
+class TempDir {
+ public:
+  TempDir() {
+    std::string pattern = (std::filesystem::temp_directory_path() / "agentctl-test-XXXXXX");
+    char* made = ::mkdtemp(pattern.data());
+    EXPECT_NE(made, nullptr);
+    path_ = pattern;
+  }
+  ~TempDir() {
+    std::error_code ignored;
+    std::filesystem::remove_all(path_, ignored);
+  }
+  std::string Write(const std::string& name, const std::string& content) const {
+    std::filesystem::path file = path_ / name;
+    std::ofstream(file, std::ios::binary) << content;
+    return file.string();
+  }
+  std::string Read(const std::string& name) const {
+    std::ifstream file(path_ / name, std::ios::binary);
+    return std::string(std::istreambuf_iterator<char>(file), std::istreambuf_iterator<char>());
+  }
+  std::filesystem::path path() const { return path_; }
+
+ private:
+  std::filesystem::path path_;
+};
+
+// An audit chain with checkpoints and the export text the server would produce.
+class AuditFixture {
+ public:
+  explicit AuditFixture(int count) : signer_(NewSigner()) {
+    for (int n = 1; n <= count; ++n) {
+      auto entry = governance::NextEntry(
+          entries_.empty() ? nullptr : &entries_.back(),
+          governance::AuditEntryDraft{.time = core::FromUnixMillis(1'795'000'000'000 + n * 1000),
+                                      .actor = n % 2 == 0 ? "scheduler" : "ci",
+                                      .action = n % 2 == 0 ? "run.admitted" : "run.submitted",
+                                      .subject = "run-" + std::to_string((n + 1) / 2),
+                                      .details = Json{{"n", n}}});
+      EXPECT_TRUE(entry.ok()) << entry.error().message;
+      entries_.push_back(*std::move(entry));
+    }
+  }
+
+  static governance::CheckpointSigner NewSigner() {
+    auto signer = governance::CheckpointSigner::Generate();
+    EXPECT_TRUE(signer.ok());
+    return *std::move(signer);
+  }
+
+  governance::Checkpoint Sign(int64_t count) const {
+    return signer_.Sign(count,
+                        count == 0 ? std::string(governance::kGenesisHash)
+                                   : entries_[static_cast<size_t>(count - 1)].hash,
+                        core::FromUnixMillis(1'795'000'100'000 + count));
+  }
+
+  static std::string Export(const std::vector<governance::AuditEntry>& entries,
+                            const std::vector<governance::Checkpoint>& checkpoints,
+                            const std::string& public_key) {
+    std::string text =
+        Json({{"kind", "agentd-audit-export"}, {"version", 1}, {"publicKey", public_key}}).dump() +
+        "\n";
+    for (const auto& entry : entries) {
+      text += Json({{"kind", "entry"}, {"entry", governance::EntryToJson(entry)}}).dump() + "\n";
+    }
+    for (const auto& checkpoint : checkpoints) {
+      text +=
+          Json({{"kind", "checkpoint"}, {"checkpoint", governance::CheckpointToJson(checkpoint)}})
+              .dump() +
+          "\n";
+    }
+    return text;
+  }
+
+  std::string Export(const std::vector<governance::Checkpoint>& checkpoints) const {
+    return Export(entries_, checkpoints, PublicKey());
+  }
+
+  std::string PublicKey() const { return signer_.PublicKeyPem(); }
+  std::vector<governance::AuditEntry>& entries() { return entries_; }
+  const std::string& Head() const { return entries_.back().hash; }
+
+ private:
+  governance::CheckpointSigner signer_;
+  std::vector<governance::AuditEntry> entries_;
+};
+
+TEST_F(CliTest, AuditVerifyWithoutFlagsPrintsTheServersVerdict) {
+  Json intact = {{"ok", true},
+                 {"entriesChecked", 12},
+                 {"count", 12},
+                 {"headHash", "abc123"},
+                 {"firstBadIndex", nullptr},
+                 {"problem", ""},
+                 {"checkpoint",
+                  {{"count", 10},
+                   {"head_hash", "def"},
+                   {"time", "2026-11-21T11:00:00.000Z"},
+                   {"key_id", "0123456789abcdef"},
+                   {"signature", "c2ln"}}}};
+  Json broken = {{"ok", false},          {"entriesChecked", 6}, {"count", 12},
+                 {"headHash", "abc123"}, {"firstBadIndex", 7},  {"problem", "entry 7 was altered"},
+                 {"checkpoint", nullptr}};
+  transport_.On("GET /api/v1/audit/verify", JsonReply(intact));
+  transport_.On("GET /api/v1/audit/verify", JsonReply(broken));
+
+  CliOutput good = Run({"audit", "verify"});
+  CliOutput bad = Run({"audit", "verify"});
+  CliOutput bad_json = Run({"audit", "verify", "-o", "json"});
+
+  EXPECT_EQ(good.code, 0) << good.err;
+  EXPECT_EQ(good.out,
+            "audit chain intact: 12 entries, head abc123\n"
+            "checkpoint: 10 entries, signed 2026-11-21T11:00:00.000Z by key 0123456789abcdef\n");
+  EXPECT_EQ(bad.code, 1);
+  EXPECT_EQ(bad.out, "audit chain broken at entry 7: entry 7 was altered\n");
+  EXPECT_EQ(bad_json.code, 1);
+  EXPECT_EQ(Json::parse(bad_json.out), broken);
+}
+
+class AuditVerifyTest : public CliTest {
+ protected:
+  AuditFixture audit_{5};
+  TempDir dir_;
+};
+
+TEST_F(AuditVerifyTest, AnIntactExportFileVerifiesOfflineWithEveryCheckpoint) {
+  std::string file = dir_.Write("audit.ndjson", audit_.Export({audit_.Sign(3), audit_.Sign(5)}));
+  std::string key = dir_.Write("key.pem", audit_.PublicKey());
+
+  CliOutput r = Run({"audit", "verify", "--file", file, "--public-key", key});
+
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out.substr(0, r.out.find('\n') + 1),
+            "audit chain intact: 5 entries, head " + audit_.Head() + "\n");
+  EXPECT_EQ(r.err, "");
+  EXPECT_TRUE(transport_.calls.empty());
+}
+
+TEST_F(AuditVerifyTest, WithoutAPublicKeyTheExportsKeyIsUsedWithAWarning) {
+  std::string file = dir_.Write("audit.ndjson", audit_.Export({audit_.Sign(5)}));
+
+  CliOutput r = Run({"audit", "verify", "--file", file});
+
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.err.find("warning: no --public-key"), std::string::npos) << r.err;
+}
+
+TEST_F(AuditVerifyTest, AnAlteredEntryIsReportedAtItsIndex) {
+  audit_.entries()[2].details = Json{{"n", 300}};  // entry 3, hash left as it was
+  std::string file = dir_.Write("audit.ndjson", audit_.Export({}));
+
+  CliOutput r = Run({"audit", "verify", "--file", file});
+
+  EXPECT_EQ(r.code, 1);
+  EXPECT_EQ(r.out.rfind("audit chain broken at entry 3: ", 0), 0u) << r.out;
+  EXPECT_NE(r.out.find("altered"), std::string::npos) << r.out;
+}
+
+TEST_F(AuditVerifyTest, ARemovedEntryIsReportedAtTheGap) {
+  audit_.entries().erase(audit_.entries().begin() + 1);  // entry 2
+  std::string file = dir_.Write("audit.ndjson", audit_.Export({}));
+
+  CliOutput r = Run({"audit", "verify", "--file", file});
+
+  EXPECT_EQ(r.code, 1);
+  EXPECT_EQ(r.out.rfind("audit chain broken at entry 2: entry 2 is missing (removed)", 0), 0u)
+      << r.out;
+}
+
+TEST_F(AuditVerifyTest, SwappedEntriesAreReportedAsReordered) {
+  std::swap(audit_.entries()[1], audit_.entries()[2]);
+  std::string file = dir_.Write("audit.ndjson", audit_.Export({}));
+
+  CliOutput r = Run({"audit", "verify", "--file", file});
+
+  EXPECT_EQ(r.code, 1);
+  EXPECT_EQ(r.out.rfind("audit chain broken at entry 2: entries reordered", 0), 0u) << r.out;
+}
+
+TEST_F(AuditVerifyTest, ACutTailIsCaughtByTheExportsCheckpoint) {
+  governance::Checkpoint at_five = audit_.Sign(5);
+  audit_.entries().resize(3);
+  std::string file = dir_.Write("audit.ndjson", audit_.Export({at_five}));
+
+  CliOutput r = Run({"audit", "verify", "--file", file});
+
+  EXPECT_EQ(r.code, 1);
+  EXPECT_EQ(r.out.rfind("audit chain broken at entry 4: chain cut off", 0), 0u) << r.out;
+}
+
+TEST_F(AuditVerifyTest, ACutTailWithItsCheckpointGoneNeedsAKeptCheckpoint) {
+  std::string checkpoint =
+      dir_.Write("checkpoint.json", governance::CheckpointToJson(audit_.Sign(5)).dump());
+  std::string key = dir_.Write("key.pem", audit_.PublicKey());
+  governance::Checkpoint at_two = audit_.Sign(2);
+  audit_.entries().resize(3);
+  std::string file = dir_.Write("audit.ndjson", audit_.Export({at_two}));
+
+  CliOutput alone = Run({"audit", "verify", "--file", file, "--public-key", key});
+  CliOutput kept =
+      Run({"audit", "verify", "--file", file, "--checkpoint", checkpoint, "--public-key", key});
+
+  EXPECT_EQ(alone.code, 0) << alone.out << alone.err;  // the shorter chain is a valid chain
+  EXPECT_NE(alone.err.find("note: entries 3..3 come after the checkpoint"), std::string::npos)
+      << alone.err;
+  EXPECT_EQ(kept.code, 1);
+  EXPECT_EQ(kept.out,
+            "audit chain broken at entry 4: chain cut off: the checkpoint covers 5 entries but "
+            "the chain has 3; entries 4..5 are missing\n");
+}
+
+TEST_F(AuditVerifyTest, AnExportWithoutCheckpointsSaysATailCutCannotBeSeen) {
+  std::string file = dir_.Write("audit.ndjson", audit_.Export({}));
+
+  CliOutput r = Run({"audit", "verify", "--file", file});
+
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.err.find("holds no checkpoint"), std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find("warning"), std::string::npos) << r.err;  // no signature to check
+}
+
+TEST_F(AuditVerifyTest, AChainRewrittenAndReHashedIsCaughtByTheCheckpoint) {
+  std::string checkpoint =
+      dir_.Write("checkpoint.json", governance::CheckpointToJson(audit_.Sign(5)).dump());
+  std::string key = dir_.Write("key.pem", audit_.PublicKey());
+  // Rewrite entry 2 and rebuild every hash after it: a consistent chain of its own.
+  auto& entries = audit_.entries();
+  std::vector<governance::AuditEntry> rewritten(entries.begin(), entries.begin() + 1);
+  for (size_t i = 1; i < entries.size(); ++i) {
+    governance::AuditEntryDraft draft{.time = entries[i].time,
+                                      .actor = entries[i].actor,
+                                      .action = entries[i].action,
+                                      .subject = entries[i].subject,
+                                      .details = entries[i].details};
+    if (i == 1) draft.details = Json{{"n", 2}, {"approved_by", "nobody"}};
+    rewritten.push_back(*governance::NextEntry(&rewritten.back(), draft));
+  }
+  std::string file =
+      dir_.Write("audit.ndjson", AuditFixture::Export(rewritten, {}, audit_.PublicKey()));
+
+  CliOutput plain = Run({"audit", "verify", "--file", file});
+  CliOutput kept =
+      Run({"audit", "verify", "--file", file, "--checkpoint", checkpoint, "--public-key", key});
+
+  EXPECT_EQ(plain.code, 0) << plain.out;
+  EXPECT_EQ(kept.code, 1);
+  EXPECT_EQ(kept.out,
+            "audit chain broken at entry 5: chain rewritten: entry 5 has a different hash than "
+            "the signed checkpoint head\n");
+}
+
+TEST_F(AuditVerifyTest, ACheckpointSignedByAnotherKeyIsRejected) {
+  std::string checkpoint =
+      dir_.Write("checkpoint.json", governance::CheckpointToJson(audit_.Sign(5)).dump());
+  std::string other_key = dir_.Write("other.pem", AuditFixture::NewSigner().PublicKeyPem());
+  std::string file = dir_.Write("audit.ndjson", audit_.Export({}));
+
+  CliOutput r = Run(
+      {"audit", "verify", "--file", file, "--checkpoint", checkpoint, "--public-key", other_key});
+
+  EXPECT_EQ(r.code, 1);
+  EXPECT_EQ(r.out.rfind("audit chain broken: checkpoint invalid: ", 0), 0u) << r.out;
+}
+
+TEST_F(AuditVerifyTest, AnExportsCheckpointForgedWithAnotherKeyFailsWithTheKeptKey) {
+  // The server (or whoever rewrote the log) signed with a key of its own and shipped that key.
+  AuditFixture forger(5);
+  std::string file = dir_.Write(
+      "audit.ndjson", AuditFixture::Export(forger.entries(), {forger.Sign(5)}, forger.PublicKey()));
+  std::string key = dir_.Write("key.pem", audit_.PublicKey());
+
+  CliOutput trusting = Run({"audit", "verify", "--file", file});
+  CliOutput careful = Run({"audit", "verify", "--file", file, "--public-key", key});
+
+  EXPECT_EQ(trusting.code, 0);
+  EXPECT_NE(trusting.err.find("warning"), std::string::npos);
+  EXPECT_EQ(careful.code, 1);
+  EXPECT_NE(careful.out.find("checkpoint invalid"), std::string::npos) << careful.out;
+}
+
+TEST_F(AuditVerifyTest, ACheckpointFileMayBeAnExportWhoseLastCheckpointIsUsed) {
+  std::string kept = dir_.Write("kept.ndjson", audit_.Export({audit_.Sign(2), audit_.Sign(5)}));
+  std::string key = dir_.Write("key.pem", audit_.PublicKey());
+  audit_.entries().resize(4);
+  std::string file = dir_.Write("audit.ndjson", audit_.Export({audit_.Sign(2)}));
+
+  CliOutput r = Run({"audit", "verify", "--file", file, "--checkpoint", kept, "--public-key", key});
+
+  EXPECT_EQ(r.code, 1);
+  EXPECT_EQ(r.out.rfind("audit chain broken at entry 5: chain cut off", 0), 0u) << r.out;
+}
+
+TEST_F(AuditVerifyTest, WithACheckpointTheExportIsDownloadedFromTheServer) {
+  std::string checkpoint =
+      dir_.Write("checkpoint.json", governance::CheckpointToJson(audit_.Sign(4)).dump());
+  std::string key = dir_.Write("key.pem", audit_.PublicKey());
+  transport_.On("SSE /api/v1/audit/export", Stream(audit_.Export({audit_.Sign(5)}), 100));
+
+  CliOutput r = Run({"audit", "verify", "--checkpoint", checkpoint, "--public-key", key});
+  CliOutput json =
+      Run({"audit", "verify", "--checkpoint", checkpoint, "--public-key", key, "-o", "json"});
+
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out.substr(0, r.out.find('\n') + 1),
+            "audit chain intact: 5 entries, head " + audit_.Head() + "\n");
+  EXPECT_NE(r.out.find("checkpoint: 4 entries"), std::string::npos) << r.out;
+  EXPECT_EQ(r.err,
+            "note: entries 5..5 come after the checkpoint; its signature does not cover "
+            "them\n");
+  EXPECT_EQ(transport_.CallsTo("SSE /api/v1/audit/export").at(0).Header("Authorization"),
+            "Bearer sekret");
+  ASSERT_EQ(json.code, 0) << json.err;
+  Json report = Json::parse(json.out);
+  EXPECT_EQ(report["ok"], true);
+  EXPECT_EQ(report["count"], 5);
+  EXPECT_EQ(report["headHash"], audit_.Head());
+  EXPECT_EQ(report["checkpoint"]["count"], 4);
+  EXPECT_TRUE(report["firstBadIndex"].is_null());
+}
+
+TEST_F(AuditVerifyTest, AnUnreadableEntryLineBreaksTheChainThere) {
+  std::string text = audit_.Export({});
+  // Line 4 is entry 3 (line 1 is the header).
+  size_t start = 0;
+  for (int line = 1; line < 4; ++line) start = text.find('\n', start) + 1;
+  text.replace(start, text.find('\n', start) - start, "{\"kind\":\"entry\",\"entry\":{\"index\":3");
+  std::string file = dir_.Write("audit.ndjson", text);
+  std::string checkpoint =
+      dir_.Write("checkpoint.json", governance::CheckpointToJson(audit_.Sign(5)).dump());
+  std::string key = dir_.Write("key.pem", audit_.PublicKey());
+
+  CliOutput r = Run({"audit", "verify", "--file", file});
+  CliOutput kept =
+      Run({"audit", "verify", "--file", file, "--checkpoint", checkpoint, "--public-key", key});
+
+  for (const CliOutput& result : {r, kept}) {
+    EXPECT_EQ(result.code, 1);
+    EXPECT_EQ(result.out.rfind("audit chain broken at entry 3: entry at position 3 is unreadable: "
+                               "line 4: not JSON",
+                               0),
+              0u)
+        << result.out;
+  }
+}
+
+TEST_F(AuditVerifyTest, AFileThatIsNotAnExportIsAnError) {
+  std::string file = dir_.Write("notes.txt", "hello\n");
+
+  CliOutput r = Run({"audit", "verify", "--file", file});
+  CliOutput missing = Run({"audit", "verify", "--file", (dir_.path() / "nope").string()});
+
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.err.find("is not an agentd audit export"), std::string::npos) << r.err;
+  EXPECT_EQ(missing.code, 2);
+  EXPECT_NE(missing.err.find("cannot read --file"), std::string::npos) << missing.err;
+}
+
+TEST_F(AuditVerifyTest, AuditExportToAFileIsWrittenOnlyWhenComplete) {
+  std::string body = audit_.Export({audit_.Sign(5)});
+  transport_.On("SSE /api/v1/audit/export", Stream(body, 64));
+  transport_.On("SSE /api/v1/audit/export",
+                Stream(body.substr(0, 100), 64, core::Unavailable("connection reset by peer")));
+  std::string good = (dir_.path() / "good.ndjson").string();
+  std::string bad = (dir_.path() / "bad.ndjson").string();
+
+  CliOutput ok = Run({"audit", "export", "--out", good});
+  CliOutput failed = Run({"audit", "export", "--out", bad});
+
+  EXPECT_EQ(ok.code, 0) << ok.err;
+  EXPECT_EQ(dir_.Read("good.ndjson"), body);
+  EXPECT_NE(ok.err.find("audit export written to " + good), std::string::npos) << ok.err;
+  EXPECT_EQ(failed.code, 11);
+  EXPECT_EQ(failed.err, "error: connection reset by peer\n");
+  EXPECT_FALSE(std::filesystem::exists(bad));
+  EXPECT_FALSE(std::filesystem::exists(bad + ".partial"));
+  // What was exported verifies offline.
+  CliOutput verify = Run({"audit", "verify", "--file", good});
+  EXPECT_EQ(verify.code, 0) << verify.out << verify.err;
+}
+
+#if __has_include("cli/validate.h")
+TEST_F(CliTest, ValidateRunsOfflineAndFailsForAMissingDirectory) {
+  CliOutput r = Run({"validate", "/nonexistent/agentctl-validate-dir"});
+
+  EXPECT_NE(r.code, 0);
+  EXPECT_TRUE(transport_.calls.empty());
+}
+#endif
 
 // ---- the renderer on its own ----------------------------------------------------------------
 

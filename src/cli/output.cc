@@ -1,6 +1,8 @@
 #include "cli/output.h"
 
 #include <algorithm>
+#include <cctype>
+#include <chrono>
 #include <sstream>
 
 #include "core/time.h"
@@ -237,6 +239,37 @@ int64_t IntField(const Json& obj, std::string_view key) {
   return it->get<int64_t>();
 }
 
+// Any JSON value as a table cell: strings as they are, numbers and bools as JSON, "-" for
+// missing, null or empty.
+std::string Cell(const Json& obj, std::string_view key) {
+  if (!obj.is_object()) return "-";
+  auto it = obj.find(key);
+  if (it == obj.end() || it->is_null()) return "-";
+  std::string text = it->is_string() ? it->get<std::string>() : core::DumpJson(*it);
+  return text.empty() ? "-" : text;
+}
+
+std::string Dollars(const Json& obj, std::string_view key) {
+  std::string amount = Str(obj, key);
+  return amount.empty() ? "-" : "$" + amount;
+}
+
+// "costCenter" -> "COST CENTER".
+std::string ColumnName(std::string_view camel) {
+  std::string out;
+  for (char c : camel) {
+    if (std::isupper(static_cast<unsigned char>(c)) && !out.empty()) out += ' ';
+    out += static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  }
+  return out;
+}
+
+std::vector<std::string> UsageFigures(const Json& row) {
+  return {std::to_string(IntField(row, "runs")), std::to_string(IntField(row, "modelCalls")),
+          std::to_string(IntField(row, "inputTokens")),
+          std::to_string(IntField(row, "outputTokens")), Dollars(row, "costUsd")};
+}
+
 }  // namespace
 
 core::Result<OutputFormat> ParseOutputFormat(std::string_view text) {
@@ -344,6 +377,37 @@ std::string FormatRunDetails(const Json& run, core::TimePoint now) {
     }
     add("Labels", labels);
   }
+  if (run.contains("governance") && run["governance"].is_object()) {
+    const Json& governance = run["governance"];
+    add("Team", Str(governance, "team"));
+    if (governance.contains("tier") && governance["tier"].is_number_integer()) {
+      add("Tier", std::to_string(governance["tier"].get<int64_t>()));
+    }
+    std::string cap = Str(governance, "allowanceUsd");
+    if (!cap.empty()) add("Max cost", "$" + cap);
+    if (governance.contains("budgets") && governance["budgets"].is_array()) {
+      std::string budgets;
+      for (const auto& budget : governance["budgets"]) {
+        if (!budget.is_string()) continue;
+        if (!budgets.empty()) budgets += ", ";
+        budgets += budget.get<std::string>();
+      }
+      add("Budgets", budgets);
+    }
+    std::string expires = Str(governance, "approvalExpiresAt");
+    if (!expires.empty()) {
+      auto at = core::ParseRfc3339(expires);
+      std::string in;
+      if (at.ok()) {
+        in = *at > now
+                 ? " (in " +
+                       FormatAge(std::chrono::duration_cast<std::chrono::milliseconds>(*at - now)) +
+                       ")"
+                 : " (expired)";
+      }
+      add("Approval", "expires " + expires + in);
+    }
+  }
   add("Input", Str(run, "input"));
 
   size_t width = 0;
@@ -368,6 +432,78 @@ std::string FormatRunDetails(const Json& run, core::TimePoint now) {
     while (std::getline(in, line)) out += line.empty() ? "\n" : "  " + line + "\n";
   }
   return out;
+}
+
+std::string FormatUsageTable(const Json& usage) {
+  std::vector<std::string> groups;
+  if (usage.contains("groupBy") && usage["groupBy"].is_array()) {
+    for (const auto& group : usage["groupBy"]) {
+      if (group.is_string()) groups.push_back(group.get<std::string>());
+    }
+  }
+  std::vector<std::string> header;
+  for (const auto& group : groups) header.push_back(ColumnName(group));
+  for (const char* column : {"RUNS", "CALLS", "INPUT", "OUTPUT", "COST"}) header.push_back(column);
+
+  std::vector<std::vector<std::string>> rows;
+  const Json total = usage.contains("total") ? usage["total"] : Json::object();
+  if (groups.empty()) {
+    rows.push_back(UsageFigures(total));
+    return FormatTable(header, rows);
+  }
+  if (usage.contains("rows") && usage["rows"].is_array()) {
+    for (const auto& row : usage["rows"]) {
+      std::vector<std::string> cells;
+      const Json group = row.contains("group") ? row["group"] : Json::object();
+      for (const auto& name : groups) cells.push_back(Cell(group, name));
+      for (auto& figure : UsageFigures(row)) cells.push_back(std::move(figure));
+      rows.push_back(std::move(cells));
+    }
+  }
+  std::vector<std::string> last(groups.size(), "");
+  last[0] = "TOTAL";
+  for (auto& figure : UsageFigures(total)) last.push_back(std::move(figure));
+  rows.push_back(std::move(last));
+  return FormatTable(header, rows);
+}
+
+std::string FormatBudgetTable(const std::vector<Json>& budgets) {
+  std::vector<std::vector<std::string>> rows;
+  for (const auto& budget : budgets) {
+    std::string scope;
+    if (budget.contains("scope") && budget["scope"].is_object()) {
+      for (const auto& [key, value] : budget["scope"].items()) {  // sorted by key
+        if (!scope.empty()) scope += ",";
+        scope += key + "=" + (value.is_string() ? value.get<std::string>() : core::DumpJson(value));
+      }
+    }
+    rows.push_back({Cell(budget, "name"), scope.empty() ? "all" : scope, Cell(budget, "period"),
+                    Dollars(budget, "spentUsd"), Dollars(budget, "reservedUsd"),
+                    Dollars(budget, "limitUsd"), Cell(budget, "state")});
+  }
+  return FormatTable({"NAME", "SCOPE", "PERIOD", "SPENT", "RESERVED", "LIMIT", "STATE"}, rows);
+}
+
+std::string FormatAuditTable(const std::vector<Json>& entries) {
+  constexpr size_t kMaxDetailBytes = 60;
+  std::vector<std::vector<std::string>> rows;
+  for (const auto& entry : entries) {
+    std::string details;
+    if (entry.contains("details") && !entry["details"].empty()) {
+      details = Ellipsize(core::DumpJson(entry["details"]), kMaxDetailBytes);
+    }
+    rows.push_back({Cell(entry, "index"), Cell(entry, "time"), Cell(entry, "actor"),
+                    Cell(entry, "action"), Cell(entry, "subject"), details});
+  }
+  return FormatTable({"INDEX", "TIME", "ACTOR", "ACTION", "SUBJECT", "DETAILS"}, rows);
+}
+
+std::string Ellipsize(std::string_view text, size_t max_bytes) {
+  if (text.size() <= max_bytes) return std::string(text);
+  size_t cut = max_bytes;
+  // Back up over continuation bytes (10xxxxxx) so the cut falls before a sequence's lead byte.
+  while (cut > 0 && (static_cast<unsigned char>(text[cut]) & 0xC0) == 0x80) --cut;
+  return std::string(text.substr(0, cut)) + "…";
 }
 
 }  // namespace agentd::cli

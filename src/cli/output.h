@@ -42,8 +42,27 @@ std::string FormatAge(std::chrono::milliseconds age);
 // run's createdAt to `now`; unparseable fields show as "-". COST is "$" + usage.costUsd.
 std::string FormatRunTable(const std::vector<core::Json>& runs, core::TimePoint now);
 
-// A human "describe" view of one run: aligned `Key: value` lines, then its result or error.
+// A human "describe" view of one run: aligned `Key: value` lines (with the governance block:
+// team, tier, per-run cost cap, budgets, approval expiry), then its result or error.
 std::string FormatRunDetails(const core::Json& run, core::TimePoint now);
+
+// The usage report (GET /api/v1/usage): one column per "groupBy" name (camelCase split into
+// upper-case words: costCenter -> COST CENTER), then RUNS CALLS INPUT OUTPUT COST, a row per
+// entry of "rows" and a last row "TOTAL" from "total". Without groups it is the one row of
+// totals. Missing group values show as "-".
+std::string FormatUsageTable(const core::Json& usage);
+
+// The budgets table (GET /api/v1/budgets items): NAME SCOPE PERIOD SPENT RESERVED LIMIT STATE.
+// SCOPE is "key=value" pairs joined by "," ("all" for the empty scope); amounts get a "$".
+std::string FormatBudgetTable(const std::vector<core::Json>& budgets);
+
+// The audit table (governance::EntryToJson items): INDEX TIME ACTOR ACTION SUBJECT DETAILS,
+// DETAILS being the compact JSON of the details cut at 60 bytes (on a UTF-8 boundary) with "…".
+std::string FormatAuditTable(const std::vector<core::Json>& entries);
+
+// `text` cut to at most `max_bytes` bytes without splitting a UTF-8 sequence, with "…"
+// appended when anything was cut.
+std::string Ellipsize(std::string_view text, size_t max_bytes);
 
 // Writes `value` in `format`; for kTable, `table` is called to produce the text instead.
 template <typename TableFn>

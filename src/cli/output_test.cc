@@ -204,6 +204,122 @@ TEST(FormatRunDetailsTest, ShowsPhaseReasonUsageAndResult) {
   EXPECT_NE(text.find("Error:\n  the model gave up\n  after 3 tries\n"), std::string::npos) << text;
 }
 
+TEST(FormatRunDetailsTest, ShowsTheGovernanceBlock) {
+  Json run = {{"id", "run-1"},
+              {"agent", "developer"},
+              {"phase", "AwaitingApproval"},
+              {"governance",
+               {{"team", "platform"},
+                {"tier", 4},
+                {"allowanceUsd", "10"},
+                {"budgets", {"org", "platform-team"}},
+                {"approvalExpiresAt", "2026-11-21T15:00:00.000Z"}}}};
+
+  std::string text = FormatRunDetails(run, *core::ParseRfc3339("2026-11-21T12:00:00Z"));
+
+  EXPECT_NE(text.find("Team:      platform\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("Tier:      4\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("Max cost:  $10\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("Budgets:   org, platform-team\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("Approval:  expires 2026-11-21T15:00:00.000Z (in 3h)\n"), std::string::npos)
+      << text;
+}
+
+TEST(FormatUsageTableTest, HasGroupColumnsFiguresAndATotalRow) {
+  Json usage = Json::parse(R"({
+    "from": "2026-11-01T00:00:00Z", "to": "2026-11-21T12:00:00Z",
+    "groupBy": ["agent", "costCenter"],
+    "rows": [
+      {"group": {"agent": "developer", "costCenter": "cc-7"}, "runs": 3, "modelCalls": 5,
+       "inputTokens": 1200, "cachedInputTokens": 100, "outputTokens": 300, "costUsd": "0.0123"},
+      {"group": {"agent": "reviewer"}, "runs": 1, "modelCalls": 1,
+       "inputTokens": 10, "cachedInputTokens": 0, "outputTokens": 2, "costUsd": "0"}],
+    "total": {"runs": 4, "modelCalls": 6, "inputTokens": 1210, "cachedInputTokens": 100,
+              "outputTokens": 302, "costUsd": "0.0123"}})");
+
+  EXPECT_EQ(FormatUsageTable(usage),
+            "AGENT       COST CENTER   RUNS   CALLS   INPUT   OUTPUT   COST\n"
+            "developer   cc-7          3      5       1200    300      $0.0123\n"
+            "reviewer    -             1      1       10      2        $0\n"
+            "TOTAL                     4      6       1210    302      $0.0123\n");
+}
+
+TEST(FormatUsageTableTest, WithoutGroupsIsTheRowOfTotals) {
+  Json usage = Json::parse(R"({"groupBy": [], "rows": [],
+    "total": {"runs": 2, "modelCalls": 3, "inputTokens": 4, "outputTokens": 5, "costUsd": "1.5"}})");
+
+  EXPECT_EQ(FormatUsageTable(usage),
+            "RUNS   CALLS   INPUT   OUTPUT   COST\n"
+            "2      3       4       5        $1.5\n");
+}
+
+TEST(FormatUsageTableTest, ShowsNumericGroupValuesAsNumbers) {
+  Json usage = Json::parse(R"({"groupBy": ["tier"],
+    "rows": [{"group": {"tier": 3}, "runs": 1, "modelCalls": 1, "inputTokens": 1,
+              "outputTokens": 1, "costUsd": "0.01"}],
+    "total": {"runs": 1, "modelCalls": 1, "inputTokens": 1, "outputTokens": 1,
+              "costUsd": "0.01"}})");
+
+  EXPECT_EQ(FormatUsageTable(usage),
+            "TIER    RUNS   CALLS   INPUT   OUTPUT   COST\n"
+            "3       1      1       1       1        $0.01\n"
+            "TOTAL   1      1       1       1        $0.01\n");
+}
+
+TEST(FormatBudgetTableTest, ShowsScopeAmountsAndState) {
+  std::vector<Json> budgets = {
+      Json::parse(R"({"name": "platform-team", "scope": {"team": "platform", "tier": 3},
+        "period": "month", "limitUsd": "150", "spentUsd": "120.5", "reservedUsd": "5",
+        "state": "nearLimit"})"),
+      Json::parse(R"({"name": "org", "scope": {}, "period": "day", "limitUsd": "1000",
+        "spentUsd": "0", "reservedUsd": "0", "state": "ok"})")};
+
+  EXPECT_EQ(
+      FormatBudgetTable(budgets),
+      "NAME            SCOPE                  PERIOD   SPENT    RESERVED   LIMIT   STATE\n"
+      "platform-team   team=platform,tier=3   month    $120.5   $5         $150    nearLimit\n"
+      "org             all                    day      $0       $0         $1000   ok\n");
+}
+
+TEST(FormatAuditTableTest, ShowsEntriesWithShortenedDetails) {
+  std::vector<Json> entries = {
+      Json::parse(R"({"index": 1, "time": "2026-11-21T12:00:00.000Z", "actor": "ci",
+        "action": "run.submitted", "subject": "run-1", "details": {"agent": "developer"},
+        "prev_hash": "0", "hash": "1"})"),
+      Json::parse(R"({"index": 2, "time": "2026-11-21T12:00:01.000Z", "actor": "system",
+        "action": "catalog.changed", "subject": "", "details": {}, "prev_hash": "1",
+        "hash": "2"})")};
+  entries[0]["details"]["input"] = std::string(100, 'x');
+
+  std::string table = FormatAuditTable(entries);
+
+  EXPECT_EQ(table.substr(0, table.find('\n')),
+            "INDEX   TIME                       ACTOR    ACTION            SUBJECT   DETAILS");
+  EXPECT_NE(table.find("1       2026-11-21T12:00:00.000Z   ci       run.submitted     run-1     "
+                       "{\"agent\":\"developer\",\"input\":\"xxx"),
+            std::string::npos)
+      << table;
+  EXPECT_NE(table.find("x…\n"), std::string::npos) << table;
+  EXPECT_NE(table.find("2       2026-11-21T12:00:01.000Z   system   catalog.changed   -\n"),
+            std::string::npos)
+      << table;
+}
+
+TEST(EllipsizeTest, CutsOnAUtf8BoundaryAndMarksTheCut) {
+  EXPECT_EQ(Ellipsize("short", 10), "short");
+  EXPECT_EQ(Ellipsize("abcdef", 3), "abc…");
+  // "é" is two bytes: a cut after its first byte backs up before it.
+  EXPECT_EQ(Ellipsize("ab\xC3\xA9"
+                      "cd",
+                      3),
+            "ab…");
+  EXPECT_EQ(Ellipsize("ab\xC3\xA9"
+                      "cd",
+                      4),
+            "ab\xC3\xA9"
+            "…");
+}
+
 TEST(ParseOutputFormatTest, AcceptsTheThreeFormatsOnly) {
   EXPECT_EQ(*ParseOutputFormat("table"), OutputFormat::kTable);
   EXPECT_EQ(*ParseOutputFormat("json"), OutputFormat::kJson);
