@@ -534,6 +534,30 @@ TEST_P(FollowSplitTest, RendersTheStreamLiveWhereverTheChunksAreCut) {
 
 INSTANTIATE_TEST_SUITE_P(ChunkSizes, FollowSplitTest, ::testing::Values(1, 7, 13, 4096));
 
+TEST_F(CliTest, FollowShowsViolationsAndBudgetWarningsOnStderr) {
+  transport_.On("POST /api/v1/runs", JsonReply(RunJson("Queued"), 201));
+  transport_.On(
+      "SSE /api/v1/runs/run-1/events",
+      Stream(SseEvent(1, "phase", {{"phase", "Running"}}) +
+                 SseEvent(2, "budget",
+                          {{"budget", "org"},
+                           {"state", "nearLimit"},
+                           {"spentUsd", "8"},
+                           {"limitUsd", "10"}}) +
+                 SseEvent(3, "violation",
+                          {{"rule", "run_cost_limit"}, {"message", "the next call may cost more"}}) +
+                 SseEvent(4, "phase", {{"phase", "Failed"}, {"reason", "BudgetExceeded"}}),
+             4096));
+  transport_.On("GET /api/v1/runs/run-1", JsonReply(RunJson("Failed")));
+
+  CliOutput r = Run({"run", "developer", "x", "--follow"});
+
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.err.find("budget org nearLimit: spent $8 of $10\n"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("policy: run_cost_limit: the next call may cost more\n"), std::string::npos)
+      << r.err;
+}
+
 struct PhaseCase {
   std::string phase;
   int exit_code;

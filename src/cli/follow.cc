@@ -201,6 +201,15 @@ void EventRenderer::RenderHuman(std::string_view type, const Json& data) {
     last_error_ = Str(data, "message");
     err_ << "error: " << last_error_ << '\n';
     err_.flush();
+  } else if (type == "violation") {
+    CloseOpenLine();
+    err_ << "policy: " << Str(data, "rule") << ": " << Str(data, "message") << '\n';
+    err_.flush();
+  } else if (type == "budget") {
+    CloseOpenLine();
+    err_ << "budget " << Str(data, "budget") << " " << Str(data, "state") << ": spent $"
+         << Str(data, "spentUsd") << " of $" << Str(data, "limitUsd") << '\n';
+    err_.flush();
   } else if (type == "result") {
     std::string result = Str(data, "result");
     if (!result.empty() && !answer_shown_) {

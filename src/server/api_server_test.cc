@@ -1,6 +1,7 @@
 // The API over real HTTP: a net::HttpServer on port 0, the real SqliteRunStore (":memory:"), the
 // MemoryBus, and a fake RunService that does what the scheduler's does to the store.
 #include "server/api_server.h"
+#include "server/problem.h"
 
 #include <atomic>
 #include <set>
@@ -231,8 +232,13 @@ spec: {scope: global, priority: 10, text: "Be kind."}
     auth_ = std::move(auth).value();
     runs_ = std::make_unique<FakeRunService>(*store_, bus_, catalog_, clock_);
     registry_ = std::make_unique<telemetry::Registry>();
+    auto signer = governance::CheckpointSigner::Generate();
+    ASSERT_TRUE(signer.ok());
+    audit_ = std::make_unique<audit::AuditService>(*store_, std::move(*signer), clock_,
+                                                   audit::AuditService::Options{});
     api_ = std::make_unique<ApiServer>(
-        ApiServerDeps{*runs_, *store_, bus_, catalog_, *registry_, auth_, clock_}, options);
+        ApiServerDeps{*runs_, *store_, bus_, catalog_, *registry_, auth_, clock_, audit_.get()},
+        options);
     http_options.port = 0;
     auto http = net::HttpServer::Listen(http_options, api_->Handler());
     ASSERT_TRUE(http.ok()) << http.error().message;
@@ -244,6 +250,7 @@ spec: {scope: global, priority: 10, text: "Be kind."}
     if (http_) http_->Stop();
     http_.reset();
     api_.reset();
+    audit_.reset();
     runs_.reset();
     store_.reset();
   }
@@ -326,6 +333,7 @@ spec: {scope: global, priority: 10, text: "Be kind."}
   std::unique_ptr<store::SqliteRunStore> store_;
   std::unique_ptr<FakeRunService> runs_;
   std::unique_ptr<telemetry::Registry> registry_;
+  std::unique_ptr<audit::AuditService> audit_;
   std::unique_ptr<ApiServer> api_;
   std::unique_ptr<net::HttpServer> http_;
 };
@@ -746,11 +754,93 @@ TEST_F(ApiServerTest, OpenApiDocumentDescribesEveryRoute) {
   EXPECT_EQ(doc["openapi"], "3.1.0");
   for (const char* path :
        {"/api/v1/runs", "/api/jobs/submit", "/api/v1/runs/{id}", "/api/v1/runs/{id}/cancel",
-        "/api/v1/runs/{id}/events", "/api/v1/agents", "/api/v1/agents/{name}", "/api/v1/models",
+        "/api/v1/runs/{id}/events", "/api/v1/runs/{id}/approve", "/api/v1/runs/{id}/reject",
+        "/api/v1/usage", "/api/v1/budgets", "/api/v1/audit", "/api/v1/audit/verify",
+        "/api/v1/audit/checkpoints", "/api/v1/audit/export", "/api/v1/agents", "/api/v1/agents/{name}", "/api/v1/models",
         "/api/v1/models/{name}", "/api/v1/instructions", "/api/v1/instructions/{name}", "/health",
         "/ready", "/metrics", "/openapi.json"}) {
     EXPECT_TRUE(doc["paths"].contains(path)) << path;
   }
+}
+
+TEST_F(ApiServerTest, ApproveAndRejectPassTheCallerAndReasonAndCheckTheBody) {
+  std::string id = Submit();
+  RawResponse approved =
+      Call("POST", "/api/v1/runs/" + id + "/approve", R"({"reason": "ship it"})");
+  ASSERT_EQ(approved.status, 200) << approved.body;
+  EXPECT_EQ(runs_->last_decision(), "approve tester ship it");
+  ASSERT_EQ(Call("POST", "/api/v1/runs/" + id + "/reject").status, 200);
+  EXPECT_EQ(runs_->last_decision(), "reject tester ");
+
+  ExpectProblem(Call("POST", "/api/v1/runs/" + id + "/approve", R"({"reason": 7})"), 400,
+                "invalid_argument");
+  ExpectProblem(Call("POST", "/api/v1/runs/" + id + "/approve", R"({"why": "x"})"), 400,
+                "invalid_argument");
+  ExpectProblem(Call("POST", "/api/v1/runs/" + id + "/approve",
+                     R"({"reason": ")" + std::string(2000, 'x') + R"("})"),
+                400, "invalid_argument");
+  ExpectProblem(Call("GET", "/api/v1/runs/" + id + "/approve"), 405, "method_not_allowed");
+}
+
+TEST_F(ApiServerTest, ProblemsCarryTheErrorsReasonAndFields) {
+  core::Error error = core::ResourceExhausted("budget \"org\" cannot fit this run");
+  error.reason = "budget_exceeded";
+  error.fields = {{"budget", "org"}, {"status", "not allowed to override"}};
+
+  net::HttpResponse response = ErrorResponse(error);
+
+  EXPECT_EQ(response.status, 429);
+  core::Json body = core::ParseJson(response.body).value();
+  EXPECT_EQ(body["code"], "budget_exceeded");
+  EXPECT_EQ(body["budget"], "org");
+  EXPECT_EQ(body["status"], 429);  // standard members win
+}
+
+TEST_F(ApiServerTest, UsageSumsTheLedgerAndRefusesBadParameters) {
+  std::string id = Submit();
+  store::EventDraft usage{.type = "usage", .data = {{"model", "m"}}, .time = clock_.Now()};
+  usage.usage = store::UsageRecord{
+      .model = "m",
+      .usage = {.input_tokens = 10, .output_tokens = 2, .cost_micros = 1500, .model_calls = 1}};
+  ASSERT_TRUE(store_->AppendEvents(id, {usage}).ok());
+
+  RawResponse response = Call("GET", "/api/v1/usage?groupBy=agent,model");
+
+  ASSERT_EQ(response.status, 200) << response.body;
+  core::Json body = JsonOf(response);
+  ASSERT_EQ(body["rows"].size(), 1u) << body.dump();
+  EXPECT_EQ(body["rows"][0]["group"]["agent"], "dev");
+  EXPECT_EQ(body["rows"][0]["costUsd"], "0.0015");
+  EXPECT_EQ(body["total"]["inputTokens"], 10);
+  ExpectProblem(Call("GET", "/api/v1/usage?groupBy=planet"), 400, "invalid_argument");
+  ExpectProblem(Call("GET", "/api/v1/usage?from=yesterday"), 400, "invalid_argument");
+  ExpectProblem(Call("GET", "/api/v1/usage?tier=9"), 400, "invalid_argument");
+  ExpectProblem(Call("GET", "/api/v1/usage?from=2026-02-01T00:00:00Z&to=2026-01-01T00:00:00Z"),
+                400, "invalid_argument");
+}
+
+TEST_F(ApiServerTest, AuditListVerifyCheckpointAndExport) {
+  ASSERT_TRUE(store_
+                  ->AppendAudit({{.time = clock_.Now(), .actor = "tester", .action = "run.submitted",
+                                  .subject = "run-1"},
+                                 {.time = clock_.Now(), .actor = "system", .action = "catalog.loaded"}})
+                  .ok());
+
+  core::Json list = JsonOf(Call("GET", "/api/v1/audit?action=run."));
+  ASSERT_EQ(list["items"].size(), 1u) << list.dump();
+  EXPECT_EQ(list["items"][0]["actor"], "tester");
+  RawResponse made = Call("POST", "/api/v1/audit/checkpoints");
+  ASSERT_EQ(made.status, 201) << made.body;
+  EXPECT_EQ(JsonOf(made)["count"], 2);
+  core::Json verify = JsonOf(Call("GET", "/api/v1/audit/verify"));
+  EXPECT_TRUE(verify["ok"].get<bool>()) << verify.dump();
+  EXPECT_EQ(verify["checkpoint"]["count"], 2);
+  RawResponse exported = Call("GET", "/api/v1/audit/export");
+  ASSERT_EQ(exported.status, 200);
+  EXPECT_EQ(exported.headers["content-type"], "application/x-ndjson");
+  EXPECT_EQ(std::count(exported.body.begin(), exported.body.end(), '\n'), 4);  // header, 2, 1
+  ExpectProblem(Call("GET", "/api/v1/audit?from=soon"), 400, "invalid_argument");
+  ExpectProblem(Call("GET", "/api/v1/audit", "", "", false), 401, "unauthenticated");
 }
 
 TEST_F(ApiServerTest, KeepAliveClientCanSubmitManyRunsOnOneConnection) {

@@ -264,11 +264,12 @@ core::Result<core::Json> AgentdServer::WaitForRunEnd(const std::string& run_id,
 }
 
 CliResult RunAgentctl(const AgentdServer& server, std::vector<std::string> args,
-                      std::chrono::milliseconds timeout) {
+                      std::chrono::milliseconds timeout, const std::string& token) {
   std::vector<std::string> argv = {BinaryPath("cmd/agentctl/agentctl")};
   for (auto& a : args) argv.push_back(a);
-  auto p = Process::Start(
-      {.argv = argv, .env = {{"AGENTD_URL", server.url()}, {"AGENTD_TOKEN", server.api_key()}}});
+  auto p = Process::Start({.argv = argv,
+                           .env = {{"AGENTD_URL", server.url()},
+                                   {"AGENTD_TOKEN", token.empty() ? server.api_key() : token}}});
   CliResult result;
   auto code = p->Wait(timeout);
   result.exit_code = code.ok() ? *code : -1;

@@ -101,12 +101,13 @@ class AgentdServer {
   std::unique_ptr<TempDir> owned_data_;
 };
 
-// Runs agentctl against `server` and waits for it.
+// Runs agentctl against `server` and waits for it, with the server's API key or `token`.
 struct CliResult {
   int exit_code = -1;
   std::string out, err;
 };
 CliResult RunAgentctl(const AgentdServer& server, std::vector<std::string> args,
-                      std::chrono::milliseconds timeout = std::chrono::seconds(60));
+                      std::chrono::milliseconds timeout = std::chrono::seconds(60),
+                      const std::string& token = "");
 
 }  // namespace agentd::integration
