@@ -316,6 +316,39 @@ TEST_F(GovernanceTest, MonthlyBudgetStartsAgainInTheNextMonth) {
   EXPECT_EQ(BudgetNamed(scheduler, "org")["spentUsd"], "0");
 }
 
+TEST_F(GovernanceTest, DailyBudgetStartsAgainAtLocalMidnightOfItsTimeZone) {
+  resources::Budget budget = MakeBudget("tokyo-day", 3 * kUsd);
+  budget.spec.period = "day";
+  budget.spec.time_zone = "Asia/Tokyo";  // UTC+9; the fake clock starts at 17:00 there
+  SetCatalog({CappedAgent("developer", 2 * kUsd)}, {budget});
+  auto& scheduler = StartScheduler();
+  const std::string id = SubmitOk(scheduler, {.agent = "developer"});
+  runs::Run run = WaitForPhase(id, Phase::kRunning);
+  ReportUsage(scheduler, run, 1, 2 * kUsd);
+  scheduler.OnExit(id, run.attempts, Succeeded("ok"));
+  WaitForPhase(id, Phase::kSucceeded);
+  EXPECT_EQ(BudgetNamed(scheduler, "tokyo-day")["window"]["end"], "2027-01-15T15:00:00.000Z");
+
+  clock_.Advance(std::chrono::hours(6) + std::chrono::minutes(59));  // 23:59 in Tokyo
+  EXPECT_FALSE(Submit(scheduler, {.agent = "developer"}).ok());
+  clock_.Advance(std::chrono::minutes(2));  // 00:01 the next day in Tokyo
+
+  EXPECT_TRUE(Submit(scheduler, {.agent = "developer"}).ok());
+  EXPECT_EQ(BudgetNamed(scheduler, "tokyo-day")["spentUsd"], "0");
+}
+
+TEST_F(GovernanceTest, BudgetAddedByAReloadCountsTheCallsOfRunsAlreadyRunning) {
+  SetCatalog({CappedAgent("developer", 2 * kUsd)}, {});
+  auto& scheduler = StartScheduler();
+  const std::string id = SubmitOk(scheduler, {.agent = "developer"});
+  runs::Run run = WaitForPhase(id, Phase::kRunning);
+
+  SetCatalog({CappedAgent("developer", 2 * kUsd)}, {MakeBudget("org", 10 * kUsd)});
+  ReportUsage(scheduler, run, 1, 700'000);
+
+  EXPECT_EQ(BudgetNamed(scheduler, "org")["spentUsd"], "0.7");
+}
+
 TEST_F(GovernanceTest, SoftThresholdCrossingIsAnEventAndAnAuditEntry) {
   resources::Budget budget = MakeBudget("org", 10 * kUsd);
   budget.spec.soft_threshold_percent = 50;

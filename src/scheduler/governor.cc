@@ -105,7 +105,6 @@ core::Status Governor::Recover(const catalog::Snapshot& snapshot,
     open.remaining = run.budgets.empty()
                          ? 0
                          : std::max<MicroUsd>(0, run.allowance_micros - run.usage.cost_micros);
-    open.had_budgets = !run.budgets.empty();
   }
   AGENTD_RETURN_IF_ERROR(RebuildLocked(snapshot));
   LoadMonthlyCostsLocked();
@@ -148,7 +147,19 @@ core::Status Governor::RebuildLocked(const catalog::Snapshot& snapshot) {
     auto window = governance::WindowContaining(now, rt.period, rt.zone);
     if (!window.ok()) return window.error().Wrap("budget \"" + name + "\"");
     rt.window = *window;
-    AGENTD_ASSIGN_OR_RETURN(MicroUsd spent, SpentInWindowLocked(spec.scope, rt.window));
+    // An unchanged budget keeps what this process counted (the usage ledger may already hold
+    // a call whose cost is still on its way here); a new or changed one is summed afresh.
+    MicroUsd spent = 0;
+    MicroUsd overrun = 0;
+    auto old = budgets_.find(name);
+    const governance::BudgetState* old_state = ledger_.Find(name);
+    if (synced_ && old != budgets_.end() && old_state != nullptr &&
+        old->second.object.spec == spec && old->second.window.start == rt.window.start) {
+      spent = old_state->spent;
+      overrun = old_state->overrun;
+    } else {
+      AGENTD_ASSIGN_OR_RETURN(spent, SpentInWindowLocked(spec.scope, rt.window));
+    }
     // limit <= 1e18 micro-USD and percent <= 100: the product fits in 64 bits only after the
     // division, so divide first and add the remainder's share.
     const MicroUsd soft = spec.limit_micros / 100 * spec.soft_threshold_percent +
@@ -156,7 +167,8 @@ core::Status Governor::RebuildLocked(const catalog::Snapshot& snapshot) {
     AGENTD_RETURN_IF_ERROR(ledger.AddBudget({.name = name,
                                              .limit = spec.limit_micros,
                                              .spent = std::min(spent, ledger.kMaxMicroUsd),
-                                             .soft_threshold = soft}));
+                                             .soft_threshold = soft,
+                                             .overrun = overrun}));
     budgets.emplace(name, std::move(rt));
   }
   ledger_ = std::move(ledger);
@@ -164,10 +176,11 @@ core::Status Governor::RebuildLocked(const catalog::Snapshot& snapshot) {
   synced_budgets_ = snapshot.budgets;
   synced_generation_ = snapshot.generation;
   synced_ = true;
+  // Every open run is tied to the budgets that match it now, with what is left of its
+  // reservation (possibly nothing), so that its further calls count against them.
   for (auto& [id, open] : open_) {
     open.reservation = 0;
     open.budgets.clear();
-    if (!open.had_budgets && open.remaining == 0) continue;
     std::vector<std::string> names = MatchingLocked(open, snapshot);
     if (names.empty()) continue;
     auto reserved = ledger_.Reserve(names, open.remaining, /*allow_over_limit=*/true);
@@ -363,7 +376,6 @@ Governor::Decision Governor::Admit(runs::Run& run, const catalog::Snapshot& snap
     if (id.ok()) {
       open.reservation = *id;
       open.budgets = names;
-      open.had_budgets = true;
       run.budgets = names;
     } else {
       core::LogError("budget reservation failed", {{"run", run.id}, {"error", id.error().message}});
@@ -401,14 +413,17 @@ void Governor::ReserveForApproval(runs::Run& run, const catalog::Snapshot& snaps
   open.team = run.team;
   open.tier = run.tier;
   open.caller = run.caller;
-  if (open.reservation != 0) return;  // reserved at admission
+  if (!run.budgets.empty()) return;  // its allowance was reserved at admission
+  if (open.reservation != 0) {       // a placeholder from a rebuild: replace it with the allowance
+    (void)ledger_.Release(open.reservation);
+    open.reservation = 0;
+  }
   std::vector<std::string> names = MatchingLocked(open, snapshot);
   if (names.empty() || run.allowance_micros == 0) return;
   auto id = ledger_.Reserve(names, run.allowance_micros, /*allow_over_limit=*/true);
   if (!id.ok()) return;
   open.reservation = *id;
   open.budgets = names;
-  open.had_budgets = true;
   run.budgets = std::move(names);
   UpdateBudgetGaugesLocked();
 }
@@ -458,6 +473,13 @@ Governor::UsageEffects Governor::OnUsage(const runs::Run& run, MicroUsd cost) {
   }
   UpdateBudgetGaugesLocked();
   return effects;
+}
+
+void Governor::Sync(const catalog::Snapshot& snapshot) {
+  std::lock_guard lock(mu_);
+  if (auto synced = SyncLocked(snapshot); !synced.ok()) {
+    core::LogError("cannot load budgets", {{"error", synced.error().message}});
+  }
 }
 
 void Governor::Release(std::string_view run_id) {

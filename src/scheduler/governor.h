@@ -80,6 +80,10 @@ class Governor {
   };
   UsageEffects OnUsage(const runs::Run& run, core::MicroUsd cost);
 
+  // Picks up budgets changed in `snapshot`. Call it before storing usage, so that a budget added
+  // since a run started counts that run's next calls exactly once.
+  void Sync(const catalog::Snapshot& snapshot);
+
   // Releases what is left of the run's reservation. Idempotent.
   void Release(std::string_view run_id);
 
@@ -105,7 +109,6 @@ class Governor {
     std::string caller;
     governance::ReservationId reservation = 0;  // 0 = none
     std::vector<std::string> budgets;
-    bool had_budgets = false;      // it reserved at some point (re-reserved after a rebuild)
     core::MicroUsd remaining = 0;  // what is left of its reservation, across a rebuild
   };
 

@@ -744,6 +744,9 @@ void Scheduler::OnRunnerEvents(const std::string& run_id, int attempt,
     drafts.push_back(std::move(draft));
   }
   if (drafts.empty()) return;
+  const bool has_usage = std::any_of(
+      drafts.begin(), drafts.end(), [](const store::EventDraft& d) { return d.usage.has_value(); });
+  if (has_usage) governor_.Sync(*catalog_.Current());
   auto written = store_.AppendEvents(run_id, std::move(drafts));
   if (!written.ok()) {
     core::LogError("cannot store runner events",

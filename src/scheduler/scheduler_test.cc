@@ -21,15 +21,7 @@
 namespace agentd::scheduler {
 namespace {
 
-using namespace fixtures;
-
-using api::v1::RunnerEvent;
-using core::Json;
-using exec::ExitInfo;
-using exec::StopReason;
-using runs::Phase;
-using namespace std::chrono_literals;
-namespace fs = std::filesystem;
+using namespace fixtures;  // SchedulerTest, FakeExecutor, Event, Succeeded, kWait, Phase, ...
 
 TEST_F(SchedulerTest, RejectsAnUnknownAgentWithoutStoringAnything) {
   auto& scheduler = StartScheduler();
