@@ -222,9 +222,31 @@ core::Result<Response> CurlHttpTransport::Perform(
   curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
   curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
-  curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
-  curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
-  if (!options_.ca_file.empty()) curl_easy_setopt(e, CURLOPT_CAINFO, options_.ca_file.c_str());
+  const bool verify = !options_.insecure_skip_tls_verify;
+  curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, verify ? 1L : 0L);
+  curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, verify ? 2L : 0L);
+  // libcurl copies blobs with CURL_BLOB_COPY, so these may go out of scope after setopt.
+  auto set_blob = [e](CURLoption option, const std::string& pem) {
+    curl_blob blob{const_cast<char*>(pem.data()), pem.size(), CURL_BLOB_COPY};
+    curl_easy_setopt(e, option, &blob);
+  };
+  if (!options_.ca_pem.empty()) {
+    set_blob(CURLOPT_CAINFO_BLOB, options_.ca_pem);
+  } else if (!options_.ca_file.empty()) {
+    curl_easy_setopt(e, CURLOPT_CAINFO, options_.ca_file.c_str());
+  }
+  if (!options_.client_cert_pem.empty()) {
+    set_blob(CURLOPT_SSLCERT_BLOB, options_.client_cert_pem);
+    curl_easy_setopt(e, CURLOPT_SSLCERTTYPE, "PEM");
+  } else if (!options_.client_cert_file.empty()) {
+    curl_easy_setopt(e, CURLOPT_SSLCERT, options_.client_cert_file.c_str());
+  }
+  if (!options_.client_key_pem.empty()) {
+    set_blob(CURLOPT_SSLKEY_BLOB, options_.client_key_pem);
+    curl_easy_setopt(e, CURLOPT_SSLKEYTYPE, "PEM");
+  } else if (!options_.client_key_file.empty()) {
+    curl_easy_setopt(e, CURLOPT_SSLKEY, options_.client_key_file.c_str());
+  }
   curl_easy_setopt(e, CURLOPT_USERAGENT, options_.user_agent.c_str());
   curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
                    static_cast<long>(request.connect_timeout.count()));  // NOLINT

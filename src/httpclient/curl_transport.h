@@ -3,7 +3,8 @@
 // Each call uses its own easy handle driven by a private multi handle, so one transport is safe
 // to share between threads and a call can be cancelled (Request::cancel) or timed out for
 // silence (Request::idle_timeout) with millisecond precision. Only http and https are allowed,
-// redirects are not followed, TLS peers and host names are always verified, no signals are used
+// redirects are not followed, TLS peers and host names are verified (unless the options say
+// insecure_skip_tls_verify), client certificates are optional, no signals are used
 // (CURLOPT_NOSIGNAL) and nothing about a request is logged (headers carry API keys).
 //
 // Error mapping (HTTP error statuses are not errors, see HttpTransport):
@@ -26,6 +27,18 @@ struct CurlTransportOptions {
   std::string user_agent = "agentd/0.1";
   // PEM bundle of trusted CAs; empty = the system default store.
   std::string ca_file;
+  // PEM text of trusted CAs held in memory (e.g. a kubeconfig's certificate-authority-data);
+  // used instead of ca_file when set.
+  std::string ca_pem;
+  // A TLS client certificate and its private key, as PEM files or as PEM text in memory (the
+  // text wins when both are set). Both halves must be given together.
+  std::string client_cert_file;
+  std::string client_key_file;
+  std::string client_cert_pem;
+  std::string client_key_pem;
+  // Disables verification of the server's certificate and host name. Only for a kubeconfig that
+  // says insecure-skip-tls-verify; never the default.
+  bool insecure_skip_tls_verify = false;
 };
 
 class CurlHttpTransport final : public HttpTransport {

@@ -1,0 +1,236 @@
+#include "kube/leader_election.h"
+
+#include <atomic>
+#include <memory>
+
+#include <gtest/gtest.h>
+
+#include "kube/kube_test_util.h"
+#include "testing/fake_clock.h"
+
+namespace agentd::kube {
+namespace {
+
+using core::Json;
+using test::Eventually;
+using namespace std::chrono_literals;
+
+// Forwards to another transport until partitioned, then fails like an unreachable server.
+class PartitionableTransport final : public httpclient::HttpTransport {
+ public:
+  explicit PartitionableTransport(httpclient::HttpTransport& inner) : inner_(inner) {}
+  core::Result<httpclient::Response> Send(const httpclient::Request& request) override {
+    if (partitioned) return core::Unavailable("partitioned");
+    return inner_.Send(request);
+  }
+  core::Result<httpclient::Response> SendStreaming(
+      const httpclient::Request& request,
+      const std::function<bool(std::string_view)>& on_body) override {
+    if (partitioned) return core::Unavailable("partitioned");
+    return inner_.SendStreaming(request, on_body);
+  }
+  std::atomic<bool> partitioned{false};
+
+ private:
+  httpclient::HttpTransport& inner_;
+};
+
+// One candidate: its client, elector and what its callbacks saw.
+struct Candidate {
+  std::unique_ptr<PartitionableTransport> transport;
+  std::unique_ptr<HttpKubeClient> client;
+  std::unique_ptr<LeaderElector> elector;
+  std::atomic<int> started{0};
+  std::atomic<int> stopped{0};
+};
+
+class LeaderElectionTest : public test::FakeClusterTest {
+ protected:
+  std::unique_ptr<Candidate> MakeCandidate(const std::string& identity,
+                                           LeaderElectionOptions options = {},
+                                           const core::Clock* clock = nullptr) {
+    auto c = std::make_unique<Candidate>();
+    c->transport = std::make_unique<PartitionableTransport>(transport_);
+    KubeConfig config;
+    config.server = server_->url();
+    c->client = std::make_unique<HttpKubeClient>(config, *c->transport,
+                                                 HttpKubeClientOptions{.sleeper = &sleeper_});
+    options.lease_name = "agentd-scheduler";
+    options.lease_namespace = "agentd";
+    options.identity = identity;
+    Candidate* raw = c.get();
+    c->elector = std::make_unique<LeaderElector>(
+        *c->client, clock != nullptr ? *clock : clock_, options,
+        LeaderCallbacks{.on_started_leading = [raw] { ++raw->started; },
+                        .on_stopped_leading = [raw] { ++raw->stopped; }});
+    return c;
+  }
+
+  Json Lease() const {
+    auto lease = server_->Get("coordination.k8s.io", "leases", "agentd", "agentd-scheduler");
+    return lease ? *lease : Json();
+  }
+  std::string Holder() const {
+    Json lease = Lease();
+    return lease.is_null() ? "" : lease["spec"].value("holderIdentity", "");
+  }
+
+  testing::FakeClock clock_;
+};
+
+TEST(LeaderElectionOptionsTest, InvalidOptionsAreNamed) {
+  LeaderElectionOptions options{.lease_name = "l", .lease_namespace = "ns", .identity = "a"};
+  EXPECT_TRUE(ValidateLeaderElectionOptions(options).ok());
+  auto bad = options;
+  bad.identity = "";
+  EXPECT_NE(ValidateLeaderElectionOptions(bad).error().message.find("identity"), std::string::npos);
+  bad = options;
+  bad.renew_deadline = 20s;
+  EXPECT_NE(ValidateLeaderElectionOptions(bad).error().message.find("renew deadline"),
+            std::string::npos);
+  bad = options;
+  bad.retry_period = 10s;
+  EXPECT_FALSE(ValidateLeaderElectionOptions(bad).ok());
+}
+
+TEST_F(LeaderElectionTest, FirstCandidateCreatesTheLeaseAndLeads) {
+  auto a = MakeCandidate("a");
+  EXPECT_EQ(a->elector->Step(), 2s);
+  EXPECT_TRUE(a->elector->IsLeader());
+  EXPECT_EQ(a->started, 1);
+  Json lease = Lease();
+  EXPECT_EQ(lease["spec"]["holderIdentity"], "a");
+  EXPECT_EQ(lease["spec"]["leaseDurationSeconds"], 15);
+  EXPECT_EQ(lease["spec"]["leaseTransitions"], 0);
+  std::string renew = lease["spec"]["renewTime"];
+  EXPECT_EQ(renew.size(), std::string("2027-01-15T08:00:00.000000Z").size()) << renew;
+
+  clock_.Advance(2s);
+  a->elector->Step();
+  EXPECT_NE(Lease()["spec"]["renewTime"], renew);
+  EXPECT_EQ(a->started, 1);
+  EXPECT_EQ(a->elector->leader(), "a");
+}
+
+TEST_F(LeaderElectionTest, StandbyTakesOverOnlyAfterTheLeaseDurationWhenTheLeaderDies) {
+  auto a = MakeCandidate("a", {.release_on_stop = false});
+  auto b = MakeCandidate("b");
+  a->elector->Step();
+  b->elector->Step();
+  ASSERT_TRUE(a->elector->IsLeader());
+  EXPECT_FALSE(b->elector->IsLeader());
+  EXPECT_EQ(b->elector->leader(), "a");
+
+  // The leader renews for a while; the standby keeps waiting.
+  for (int i = 0; i < 5; ++i) {
+    clock_.Advance(2s);
+    a->elector->Step();
+    b->elector->Step();
+    EXPECT_FALSE(b->elector->IsLeader());
+  }
+  // Then it dies (no more steps). The standby waits a full lease duration from the last change
+  // it observed.
+  clock_.Advance(14s);
+  b->elector->Step();
+  EXPECT_FALSE(b->elector->IsLeader());
+  clock_.Advance(1s);
+  b->elector->Step();
+  EXPECT_TRUE(b->elector->IsLeader());
+  EXPECT_EQ(b->started, 1);
+  EXPECT_EQ(Holder(), "b");
+  EXPECT_EQ(Lease()["spec"]["leaseTransitions"], 1);
+
+  // The old leader comes back: it sees the new holder and steps down.
+  a->elector->Step();
+  EXPECT_FALSE(a->elector->IsLeader());
+  EXPECT_EQ(a->stopped, 1);
+  EXPECT_EQ(Holder(), "b");
+}
+
+TEST_F(LeaderElectionTest, ALeaderThatCannotRenewStepsDownBeforeAStandbyCanTakeOver) {
+  auto a = MakeCandidate("a");
+  auto b = MakeCandidate("b");
+  a->elector->Step();
+  b->elector->Step();
+  ASSERT_TRUE(a->elector->IsLeader());
+  a->transport->partitioned = true;
+  // Walk time in retry periods; never two leaders at once.
+  bool a_stepped_down = false;
+  for (int i = 0; i < 10 && !b->elector->IsLeader(); ++i) {
+    clock_.Advance(2s);
+    a->elector->Step();
+    b->elector->Step();
+    EXPECT_FALSE(a->elector->IsLeader() && b->elector->IsLeader()) << "two leaders at step " << i;
+    if (!a->elector->IsLeader()) a_stepped_down = true;
+  }
+  EXPECT_TRUE(a_stepped_down);
+  EXPECT_TRUE(b->elector->IsLeader());
+  EXPECT_EQ(a->stopped, 1);
+}
+
+TEST_F(LeaderElectionTest, RenewalConflictsAreRetriedWithoutLosingLeadership) {
+  auto a = MakeCandidate("a");
+  a->elector->Step();
+  ASSERT_TRUE(a->elector->IsLeader());
+  server_->InjectFault({.count = 1, .status = 409, .verb = "update", .resource = "leases"});
+  clock_.Advance(2s);
+  a->elector->Step();  // 409: not renewed, still within the renew deadline
+  EXPECT_TRUE(a->elector->IsLeader());
+  clock_.Advance(2s);
+  std::string before = Lease()["spec"]["renewTime"];
+  a->elector->Step();
+  EXPECT_TRUE(a->elector->IsLeader());
+  EXPECT_NE(Lease()["spec"]["renewTime"], before);
+  EXPECT_EQ(a->stopped, 0);
+}
+
+TEST_F(LeaderElectionTest, TwoCandidatesRacingForAMissingLeaseElectOne) {
+  auto a = MakeCandidate("a");
+  auto b = MakeCandidate("b");
+  // b reads "not found" but a creates it first: b's create fails with AlreadyExists.
+  server_->InjectFault({.count = 1, .status = 404, .verb = "get", .resource = "leases"});
+  a->elector->Step();  // gets the injected 404, creates
+  EXPECT_TRUE(a->elector->IsLeader());
+  server_->InjectFault({.count = 1, .status = 404, .verb = "get", .resource = "leases"});
+  b->elector->Step();  // also sees 404, its create conflicts
+  EXPECT_FALSE(b->elector->IsLeader());
+  EXPECT_EQ(Holder(), "a");
+}
+
+TEST_F(LeaderElectionTest, ReleasingTheLeaseLetsTheStandbyTakeOverAtOnce) {
+  auto a = MakeCandidate("a");
+  auto b = MakeCandidate("b");
+  a->elector->Step();
+  b->elector->Step();
+  a->elector->Stop();  // never started: stops and releases
+  EXPECT_FALSE(a->elector->IsLeader());
+  EXPECT_EQ(a->stopped, 1);
+  EXPECT_EQ(Holder(), "");
+  EXPECT_EQ(Lease()["spec"]["leaseDurationSeconds"], 1);
+  b->elector->Step();  // no clock movement needed
+  EXPECT_TRUE(b->elector->IsLeader());
+  EXPECT_EQ(Lease()["spec"]["leaseTransitions"], 1);
+}
+
+TEST_F(LeaderElectionTest, RunsOnItsOwnThreadAndHandsOverOnStop) {
+  LeaderElectionOptions fast{
+      .lease_duration = 1000ms, .renew_deadline = 500ms, .retry_period = 20ms};
+  auto& system = core::SystemClock::Instance();
+  auto a = MakeCandidate("a", fast, &system);
+  auto b = MakeCandidate("b", fast, &system);
+  a->elector->Start();
+  ASSERT_TRUE(Eventually([&] { return a->elector->IsLeader(); }));
+  b->elector->Start();
+  ASSERT_TRUE(Eventually([&] { return b->elector->leader() == "a"; }));
+  EXPECT_FALSE(b->elector->IsLeader());
+
+  a->elector->Stop();  // releases the lease
+  EXPECT_EQ(a->stopped, 1);
+  ASSERT_TRUE(Eventually([&] { return b->elector->IsLeader() && b->started == 1; }));
+  EXPECT_FALSE(a->elector->IsLeader());
+  b->elector->Stop();
+  EXPECT_EQ(Holder(), "");
+}
+
+}  // namespace
+}  // namespace agentd::kube
