@@ -4,6 +4,7 @@
 //   agentd serve    the control plane: REST API, scheduler, local executor, SQLite store
 //   agentd runner   one agent run (started by the executor, not by people)
 //   agentd migrate  applies the store's schema migrations and exits
+//   agentd crds     prints the CustomResourceDefinitions of the object kinds
 //   agentd version
 #include <cstring>
 #include <filesystem>
@@ -28,6 +29,7 @@
 #include "core/log.h"
 #include "exec/local/local_process_executor.h"
 #include "net/http_server.h"
+#include "resources/schema.h"
 #include "runner/runner_main.h"
 #include "scheduler/scheduler.h"
 #include "server/api_server.h"
@@ -279,6 +281,12 @@ int main(int argc, char** argv) {
   migrate->add_option("--data", migrate_data, "Data directory (env AGENTD_DATA)")
       ->envname("AGENTD_DATA");
 
+  std::string crds_dir;
+  CLI::App* crds = app.add_subcommand(
+      "crds", "Print the CustomResourceDefinitions of the agentd kinds (YAML, deploy/crds/).");
+  crds->add_option("--output-dir", crds_dir,
+                   "Write one file per kind into this directory instead of printing them");
+
   app.add_subcommand("version", "Print the version.");
 
   try {
@@ -290,6 +298,15 @@ int main(int argc, char** argv) {
   if (*serve) return cmd::Serve(serve_flags);
   if (*runner_cmd) return runner::RunnerMain(runner_options);
   if (*migrate) return cmd::Migrate(migrate_data);
+  if (*crds) {
+    if (crds_dir.empty()) {
+      std::cout << resources::CrdsYaml();
+      return 0;
+    }
+    auto written = resources::WriteCrdFiles(crds_dir);
+    if (!written.ok()) std::cerr << "agentd crds: " << written.error().message << "\n";
+    return written.ok() ? 0 : 1;
+  }
   std::cout << "agentd " << cmd::kVersion << "\n";
   return 0;
 }
