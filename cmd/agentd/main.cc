@@ -275,6 +275,24 @@ int main(int argc, char** argv) {
       ->add_option("--journal", runner_options.journal_path,
                    "File every event line is appended to first")
       ->required();
+  // A runner in a Kubernetes pod (exec/kubernetes/job_builder.h): spec and token from the
+  // mounted Secret, events POSTed to the API instead of written to --events-fd.
+  runner_cmd->add_option("--run-id", runner_options.run_id,
+                         "The run this runner is for; must match the spec");
+  runner_cmd
+      ->add_option("--attempt", runner_options.attempt,
+                   "The attempt this runner is for; must match the spec (sent as "
+                   "X-Agentd-Attempt)")
+      ->check(CLI::Range(1, 1'000'000));
+  runner_cmd->add_option("--spec-file", runner_options.spec_file,
+                         "Read the RunnerSpec JSON from this file instead of stdin");
+  runner_cmd->add_option("--token-file", runner_options.token_file,
+                         "File with the run- and attempt-scoped runner token (with --events-url)");
+  runner_cmd
+      ->add_option("--events-url", runner_options.events_url,
+                   "POST event lines in batches to this URL (.../api/v1/runs/ID/events) "
+                   "instead of --events-fd; the runner instance is $HOSTNAME (the pod name)")
+      ->needs(runner_cmd->get_option("--token-file"));
 
   std::string migrate_data = "data";
   CLI::App* migrate = app.add_subcommand("migrate", "Apply the store's schema migrations.");

@@ -32,6 +32,11 @@ RunOutcome Stopped(RunOutcome outcome, const api::v1::RunnerSpec& spec, const St
         std::move(outcome), kReasonTimedOut,
         "the run exceeded its timeout of " + std::to_string(spec.limits.timeout.count()) + "s");
   }
+  if (stop.cause() == StopCause::kEventsRefused) {
+    return Failed(std::move(outcome), kReasonEventsRefused,
+                  "the control plane refused this runner's events (another runner owns the "
+                  "attempt, the run has ended, or the control plane cannot be reached)");
+  }
   return Failed(std::move(outcome), kReasonInterrupted, "the runner was asked to stop (SIGTERM)");
 }
 

@@ -51,6 +51,7 @@ inline constexpr char kReasonMaxTurns[] = "MaxTurnsExceeded";
 inline constexpr char kReasonModelError[] = "ModelError";
 inline constexpr char kReasonInterrupted[] = "Interrupted";
 inline constexpr char kReasonTimedOut[] = "TimedOut";
+inline constexpr char kReasonEventsRefused[] = "EventsRefused";
 inline constexpr char kReasonTokenLimit[] = "TokenLimitExceeded";
 inline constexpr char kReasonBudgetExceeded[] = "BudgetExceeded";
 inline constexpr char kReasonInvalidSpec[] = "InvalidSpec";

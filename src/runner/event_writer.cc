@@ -11,10 +11,8 @@
 #include "runner/text_limits.h"
 
 namespace agentd::runner {
-namespace {
 
-// Writes all of `line`; false on an error other than EINTR/EAGAIN (errno is kept).
-bool WriteAll(int fd, std::string_view line) {
+bool WriteLine(int fd, std::string_view line) {
   while (!line.empty()) {
     ssize_t n = ::write(fd, line.data(), line.size());
     if (n < 0) {
@@ -31,15 +29,7 @@ bool WriteAll(int fd, std::string_view line) {
   return true;
 }
 
-}  // namespace
-
-EventWriter::EventWriter(int journal_fd, int events_fd, const core::Clock& clock)
-    : journal_fd_(journal_fd), events_fd_(events_fd), clock_(clock) {}
-
-void EventWriter::Emit(std::string_view type, core::Json data) {
-  std::lock_guard lock(mu_);
-  api::v1::RunnerEvent event{
-      .seq = ++seq_, .type = std::string(type), .data = std::move(data), .time = clock_.Now()};
+std::string FormatEventLine(api::v1::RunnerEvent event) {
   std::string line = api::v1::FormatRunnerEvent(event);
   // Leave room for the newline; cut long strings, then give up on the payload.
   for (size_t max_string : {size_t{16 * 1024}, size_t{1024}}) {
@@ -56,12 +46,22 @@ void EventWriter::Emit(std::string_view type, core::Json data) {
     line = api::v1::FormatRunnerEvent(event);
   }
   line.push_back('\n');
+  return line;
+}
 
-  if (journal_fd_ >= 0 && !WriteAll(journal_fd_, line) && !journal_failed_) {
+EventWriter::EventWriter(int journal_fd, int events_fd, const core::Clock& clock)
+    : journal_fd_(journal_fd), events_fd_(events_fd), clock_(clock) {}
+
+void EventWriter::Emit(std::string_view type, core::Json data) {
+  std::lock_guard lock(mu_);
+  std::string line = FormatEventLine(
+      {.seq = ++seq_, .type = std::string(type), .data = std::move(data), .time = clock_.Now()});
+
+  if (journal_fd_ >= 0 && !WriteLine(journal_fd_, line) && !journal_failed_) {
     journal_failed_ = true;
     core::LogError("runner journal write failed", {{"error", std::strerror(errno)}});
   }
-  if (events_fd_ >= 0 && !pipe_broken_ && !WriteAll(events_fd_, line)) {
+  if (events_fd_ >= 0 && !pipe_broken_ && !WriteLine(events_fd_, line)) {
     pipe_broken_ = true;
     core::LogWarn("runner events pipe closed; continuing with the journal only",
                   {{"error", std::strerror(errno)}});

@@ -1,6 +1,7 @@
 // EventWriter: numbers runner events (seq from 1), formats them as runner_protocol.h JSON lines
 // and writes each line first to the journal file (one write(2), the file opened with O_APPEND)
-// and then to the events pipe. If the pipe breaks (the control plane went away) it keeps writing
+// and then to the events pipe (the local executor; a runner in a Kubernetes pod posts its events
+// with HttpEventSink instead). If the pipe breaks (the control plane went away) it keeps writing
 // the journal only, so a restarted control plane can read what it missed. A line that would
 // exceed api::v1::kMaxRunnerEventBytes has its long strings cut. Thread-safe. Does not own the
 // file descriptors.
@@ -8,11 +9,23 @@
 
 #include <cstdint>
 #include <mutex>
+#include <string>
+#include <string_view>
 
+#include "api/v1/runner_protocol.h"
 #include "core/clock.h"
 #include "runner/event_sink.h"
 
 namespace agentd::runner {
+
+// One runner_protocol.h line for `event`, with the trailing newline. A line that would exceed
+// api::v1::kMaxRunnerEventBytes has its long strings cut (16 KiB, then 1 KiB), and as a last
+// resort keeps only a few identifying fields of its data plus "truncated": true.
+std::string FormatEventLine(api::v1::RunnerEvent event);
+
+// Writes all of `line` to `fd` (retrying EINTR, waiting out EAGAIN on a non-blocking pipe);
+// false on any other error, with errno kept.
+bool WriteLine(int fd, std::string_view line);
 
 class EventWriter final : public EventSink {
  public:

@@ -3,6 +3,7 @@
 #include <atomic>
 #include <cerrno>
 #include <cstring>
+#include <optional>
 #include <thread>
 
 #include <fcntl.h>
@@ -18,6 +19,7 @@
 #include "httpclient/curl_transport.h"
 #include "runner/agent_loop.h"
 #include "runner/event_writer.h"
+#include "runner/http_event_sink.h"
 #include "runner/providers/provider_factory.h"
 #include "runner/stop_signal.h"
 #include "runner/tools/toolset.h"
@@ -120,30 +122,103 @@ class Watchdog {
   std::thread thread_;
 };
 
-core::Result<std::string> ReadSpec(int fd) {
+// All of `fd`, at most `max_bytes`; `what` names it in errors.
+core::Result<std::string> ReadAll(int fd, size_t max_bytes, const std::string& what) {
   std::string text;
   char buffer[64 * 1024];
   while (true) {
     ssize_t n = ::read(fd, buffer, sizeof(buffer));
     if (n < 0) {
       if (errno == EINTR) continue;
-      return core::InvalidArgument(std::string("cannot read the runner spec: ") +
-                                   std::strerror(errno));
+      return core::InvalidArgument("cannot read the " + what + ": " + std::strerror(errno));
     }
     if (n == 0) return text;
     text.append(buffer, static_cast<size_t>(n));
-    if (text.size() > kMaxSpecBytes) {
-      return core::InvalidArgument("runner spec is larger than " + std::to_string(kMaxSpecBytes) +
+    if (text.size() > max_bytes) {
+      return core::InvalidArgument("the " + what + " is larger than " + std::to_string(max_bytes) +
                                    " bytes");
     }
   }
 }
 
-core::Result<api::v1::RunnerSpec> LoadSpec(int fd) {
-  AGENTD_ASSIGN_OR_RETURN(std::string text, ReadSpec(fd));
+core::Result<std::string> ReadFileText(const std::string& path, size_t max_bytes,
+                                       const std::string& what) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY);
+  if (fd < 0) {
+    return core::InvalidArgument("cannot open the " + what + " " + path + ": " +
+                                 std::strerror(errno));
+  }
+  auto text = ReadAll(fd, max_bytes, what + " " + path);
+  ::close(fd);
+  return text;
+}
+
+core::Result<api::v1::RunnerSpec> LoadSpec(const RunnerOptions& options) {
+  AGENTD_ASSIGN_OR_RETURN(std::string text,
+                          options.spec_file.empty()
+                              ? ReadAll(options.spec_fd, kMaxSpecBytes, "runner spec")
+                              : ReadFileText(options.spec_file, kMaxSpecBytes, "runner spec"));
   AGENTD_ASSIGN_OR_RETURN(core::Json json,
                           core::ParseJson(text, {.max_bytes = kMaxSpecBytes, .max_depth = 64}));
-  return api::v1::RunnerSpecFromJson(json);
+  AGENTD_ASSIGN_OR_RETURN(api::v1::RunnerSpec spec, api::v1::RunnerSpecFromJson(json));
+  if (!options.run_id.empty() && options.run_id != spec.run_id) {
+    return core::InvalidArgument("the runner spec is for run \"" + spec.run_id.substr(0, 100) +
+                                 "\", not --run-id " + options.run_id.substr(0, 100));
+  }
+  if (options.attempt > 0 && options.attempt != spec.attempt) {
+    return core::InvalidArgument("the runner spec is for attempt " + std::to_string(spec.attempt) +
+                                 ", not --attempt " + std::to_string(options.attempt));
+  }
+  return spec;
+}
+
+std::string_view TrimSpace(std::string_view text) {
+  auto space = [](char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; };
+  while (!text.empty() && space(text.front())) text.remove_prefix(1);
+  while (!text.empty() && space(text.back())) text.remove_suffix(1);
+  return text;
+}
+
+// The runner instance id: the option, else $HOSTNAME (a pod's name), else the host name.
+std::string RunnerInstance(const RunnerOptions& options) {
+  if (!options.runner_instance.empty()) return options.runner_instance;
+  if (auto host = core::GetEnv("HOSTNAME"); host && !host->empty()) return *host;
+  char name[256] = {};
+  if (::gethostname(name, sizeof(name) - 1) == 0) return name;
+  return "";
+}
+
+// Where and how to POST the events, from the options, the token file and the spec.
+core::Result<HttpEventSinkOptions> EventDelivery(const RunnerOptions& options,
+                                                 const core::Result<api::v1::RunnerSpec>& spec) {
+  HttpEventSinkOptions delivery = options.events_delivery;
+  delivery.url = options.events_url;
+  if (options.token_file.empty()) {
+    return core::InvalidArgument("--events-url needs --token-file (the runner token)");
+  }
+  AGENTD_ASSIGN_OR_RETURN(std::string token,
+                          ReadFileText(options.token_file, kMaxTokenBytes, "runner token file"));
+  delivery.token = std::string(TrimSpace(token));
+  if (delivery.token.empty()) {
+    return core::InvalidArgument("the runner token file " + options.token_file + " is empty");
+  }
+  for (char c : delivery.token) {
+    if (c < 0x21 || c > 0x7e) {
+      return core::InvalidArgument("the runner token in " + options.token_file +
+                                   " has characters other than printable ASCII");
+    }
+  }
+  delivery.attempt = options.attempt > 0 ? options.attempt : spec.ok() ? spec->attempt : 0;
+  if (delivery.attempt < 1) {
+    return core::InvalidArgument("the attempt is unknown: pass --attempt (the spec is unreadable)");
+  }
+  delivery.runner_instance = RunnerInstance(options);
+  if (!api::v1::IsValidRunnerInstance(delivery.runner_instance)) {
+    return core::InvalidArgument("the runner instance \"" + delivery.runner_instance.substr(0, 60) +
+                                 "\" (from $HOSTNAME) is not 1-253 letters, digits, '.', '_' "
+                                 "or '-'");
+  }
+  return delivery;
 }
 
 core::Result<Workspace> OpenOrCreateWorkspace(const std::string& path) {
@@ -178,7 +253,7 @@ int ExitCodeFor(const RunOutcome& outcome) {
   return 1;
 }
 
-int Finish(EventWriter& events, const RunOutcome& outcome) {
+int Finish(EventSink& events, const RunOutcome& outcome) {
   events.Emit("result", ResultEventData(outcome));
   return ExitCodeFor(outcome);
 }
@@ -187,38 +262,9 @@ RunOutcome FailedBefore(const char* reason, const core::Error& error) {
   return RunOutcome{.succeeded = false, .error = error.message, .reason = reason};
 }
 
-}  // namespace
-
-int RunnerMain(const RunnerOptions& options) {
-  ::signal(SIGPIPE, SIG_IGN);
-  ::prctl(PR_SET_CHILD_SUBREAPER, 1);
-  StopSignal stop;
-  Watchdog watchdog(stop);  // handlers first: a SIGTERM from now on is a clean stop
-
-  int events_fd = options.events_fd;
-  if (events_fd >= 0 && ::fcntl(events_fd, F_SETFD, FD_CLOEXEC) != 0) {
-    core::LogWarn("runner events fd is not open; writing the journal only", {{"fd", events_fd}});
-    events_fd = -1;
-  }
-  int journal_fd = -1;
-  if (!options.journal_path.empty()) {
-    journal_fd = ::open(options.journal_path.c_str(),
-                        O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOCTTY, 0600);
-    if (journal_fd < 0) {
-      core::LogError("runner cannot open its journal",
-                     {{"path", options.journal_path}, {"error", std::strerror(errno)}});
-    }
-  }
-  struct JournalCloser {
-    int fd;
-    ~JournalCloser() {
-      if (fd >= 0) ::close(fd);
-    }
-  } journal_closer{journal_fd};
-  core::Clock& clock = core::SystemClock::Instance();
-  EventWriter events(journal_fd, events_fd, clock);
-
-  auto spec = LoadSpec(options.spec_fd);
+// Runs the attempt, reporting to `events`; returns the exit code.
+int Execute(const RunnerOptions& options, const core::Result<api::v1::RunnerSpec>& spec,
+            EventSink& events, StopSignal& stop, Watchdog& watchdog, core::Clock& clock) {
   if (!spec.ok()) return Finish(events, FailedBefore(kReasonInvalidSpec, spec.error()));
 
   httpclient::CurlHttpTransport transport;
@@ -275,6 +321,76 @@ int RunnerMain(const RunnerOptions& options) {
                                     {"turns", outcome.turns},
                                     {"costMicros", outcome.cost_micros}});
   return Finish(events, outcome);
+}
+
+}  // namespace
+
+int RunnerMain(const RunnerOptions& options) {
+  ::signal(SIGPIPE, SIG_IGN);
+  ::prctl(PR_SET_CHILD_SUBREAPER, 1);
+  StopSignal stop;
+  Watchdog watchdog(stop);  // handlers first: a SIGTERM from now on is a clean stop
+
+  int journal_fd = -1;
+  if (!options.journal_path.empty()) {
+    auto open_journal = [&] {
+      return ::open(options.journal_path.c_str(),
+                    O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOCTTY, 0600);
+    };
+    journal_fd = open_journal();
+    if (journal_fd < 0 && errno == ENOENT) {
+      // A pod's journal lives in a directory of its fresh workspace volume: create it (one level).
+      const size_t slash = options.journal_path.rfind('/');
+      if (slash != std::string::npos && slash > 0 &&
+          ::mkdir(options.journal_path.substr(0, slash).c_str(), 0700) == 0) {
+        journal_fd = open_journal();
+      }
+    }
+    if (journal_fd < 0) {
+      core::LogError("runner cannot open its journal",
+                     {{"path", options.journal_path}, {"error", std::strerror(errno)}});
+    }
+  }
+  struct JournalCloser {
+    int fd;
+    ~JournalCloser() {
+      if (fd >= 0) ::close(fd);
+    }
+  } journal_closer{journal_fd};
+  core::Clock& clock = core::SystemClock::Instance();
+  const auto spec = LoadSpec(options);
+
+  if (options.events_url.empty()) {
+    int events_fd = options.events_fd;
+    if (events_fd >= 0 && ::fcntl(events_fd, F_SETFD, FD_CLOEXEC) != 0) {
+      core::LogWarn("runner events fd is not open; writing the journal only", {{"fd", events_fd}});
+      events_fd = -1;
+    }
+    EventWriter events(journal_fd, events_fd, clock);
+    return Execute(options, spec, events, stop, watchdog, clock);
+  }
+
+  auto delivery = EventDelivery(options, spec);
+  if (!delivery.ok()) {
+    // Nowhere to report to: the journal keeps the result and the exit code tells the executor.
+    core::LogError("runner cannot send its events", {{"error", delivery.error().message}});
+    EventWriter journal_only(journal_fd, -1, clock);
+    Finish(journal_only, FailedBefore(kReasonInvalidSpec, delivery.error()));
+    return 2;
+  }
+  std::optional<httpclient::CurlHttpTransport> own_transport;
+  httpclient::HttpTransport& transport =
+      options.events_transport != nullptr ? *options.events_transport : own_transport.emplace();
+  HttpEventSink events(journal_fd, clock, transport, std::move(delivery).value(),
+                       [&stop] { stop.Stop(StopCause::kEventsRefused); });
+  int code = Execute(options, spec, events, stop, watchdog, clock);
+  core::Status delivered = events.Close(options.events_drain_timeout);
+  if (!delivered.ok()) {
+    core::LogError("runner stopped: the control plane did not take all of its events",
+                   {{"error", delivered.error().message}, {"exitCode", 1}});
+    return 1;
+  }
+  return code;
 }
 
 }  // namespace agentd::runner

@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <future>
+#include <set>
 #include <sstream>
 
 #include <fcntl.h>
@@ -16,6 +17,7 @@
 #include <unistd.h>
 
 #include "api/v1/runner_protocol.h"
+#include "runner/fake_events_transport.h"
 #include "testing/fake_model_server.h"
 
 namespace agentd::runner {
@@ -389,6 +391,169 @@ TEST_F(RunnerMainTest, EndsAsTimedOutWhenTheRunTimeoutPasses) {
   EXPECT_EQ(r.exit_code, 1);
   ExpectWellFormed(r);
   EXPECT_EQ(r.result()["reason"], "TimedOut");
+}
+
+// --- events over HTTP (a runner in a Kubernetes pod) ---------------------------------------------
+
+class RunnerOverHttpTest : public RunnerMainTest {
+ protected:
+  static constexpr char kToken[] = "ab12ab12ab12ab12ab12ab12ab12ab12";
+
+  // The pod's files: the mounted spec and token.
+  RunnerOptions PodOptions(const api::v1::RunnerSpec& spec) {
+    std::string spec_path = dir_ + "/spec.json";
+    std::ofstream(spec_path) << core::DumpJson(api::v1::RunnerSpecToJson(spec));
+    std::string token_path = dir_ + "/token";
+    std::ofstream(token_path) << kToken << "\n";
+    journal_path_ = dir_ + "/journal.jsonl";
+    ::unlink(journal_path_.c_str());
+    RunnerOptions options;
+    options.events_fd = -1;
+    options.journal_path = journal_path_;
+    options.spec_fd = -1;
+    options.spec_file = spec_path;
+    options.run_id = spec.run_id;
+    options.attempt = spec.attempt;
+    options.events_url = "http://agentd.test/api/v1/runs/" + spec.run_id + "/events";
+    options.token_file = token_path;
+    options.runner_instance = "agentd-run-01jtest-abcde";
+    options.events_transport = &events_;
+    options.events_delivery.flush_interval = std::chrono::milliseconds(5);
+    options.events_delivery.retry.base_delay = std::chrono::milliseconds(1);
+    options.retry_base_delay = std::chrono::milliseconds(1);
+    options.events_drain_timeout = std::chrono::seconds(10);
+    return options;
+  }
+
+  std::vector<api::v1::RunnerEvent> JournalEvents() {
+    std::vector<api::v1::RunnerEvent> events;
+    std::stringstream lines(ReadFile(journal_path_));
+    for (std::string line; std::getline(lines, line);) {
+      auto event = api::v1::ParseRunnerEvent(line);
+      EXPECT_TRUE(event.ok()) << line;
+      if (event.ok()) events.push_back(std::move(event).value());
+    }
+    return events;
+  }
+
+  std::string Posted() {
+    std::string all;
+    for (const auto& r : events_.requests()) all += r.body;
+    return all;
+  }
+
+  testing::FakeEventsTransport events_;
+};
+
+TEST_F(RunnerOverHttpTest, PostsEveryEventWithTheTokenAttemptAndInstanceOfThePod) {
+  server_.EnqueueText("done over http");
+  auto spec = Spec();
+  spec.attempt = 3;
+
+  int code = RunnerMain(PodOptions(spec));
+
+  EXPECT_EQ(code, 0);
+  auto requests = events_.requests();
+  ASSERT_FALSE(requests.empty());
+  for (const auto& r : requests) {
+    EXPECT_EQ(r.url, "http://agentd.test/api/v1/runs/run-01jtest/events");
+    EXPECT_EQ(testing::HeaderOf(r, "Authorization"), std::string("Bearer ") + kToken);
+    EXPECT_EQ(testing::HeaderOf(r, "X-Agentd-Attempt"), "3");
+    EXPECT_EQ(testing::HeaderOf(r, "X-Agentd-Runner"), "agentd-run-01jtest-abcde");
+  }
+  // Everything in the journal was delivered, in order, ending with the result.
+  EXPECT_EQ(Posted(), ReadFile(journal_path_));
+  auto events = JournalEvents();
+  ASSERT_FALSE(events.empty());
+  EXPECT_EQ(events.front().type, "phase");
+  EXPECT_EQ(events.back().type, "result");
+  EXPECT_EQ(events.back().data["result"], "done over http");
+}
+
+TEST_F(RunnerOverHttpTest, RetriesWhileTheApiIsBriefly503ThenDelivers) {
+  events_.Script({testing::FakeAnswer::Problem(503, "unavailable", "restarting"),
+                  testing::FakeAnswer::Failure(core::Unavailable("connection refused"))});
+  server_.EnqueueText("patient");
+
+  int code = RunnerMain(PodOptions(Spec()));
+
+  EXPECT_EQ(code, 0);
+  EXPECT_GE(events_.requests().size(), 3u);
+  auto events = JournalEvents();
+  ASSERT_FALSE(events.empty());
+  EXPECT_EQ(events.back().data["status"], "succeeded");
+  // The refused batch was sent again, not lost: every journal line reached the API.
+  std::set<int64_t> posted;
+  std::stringstream lines(Posted());
+  for (std::string line; std::getline(lines, line);)
+    posted.insert(api::v1::ParseRunnerEvent(line)->seq);
+  EXPECT_EQ(posted.size(), events.size());
+  EXPECT_EQ(*posted.rbegin(), events.back().seq);
+}
+
+TEST_F(RunnerOverHttpTest, ASecondPodOfTheAttemptIsFencedAndExitsWith1) {
+  // The model call would take a minute: the fence must stop it.
+  server_.Enqueue(FakeReply{.text = "never", .delay = std::chrono::seconds(60)});
+  events_.Script({testing::FakeAnswer::Problem(
+      409, "attempt_fenced", "attempt 1 of run run-01jtest belongs to another runner instance")});
+
+  auto started = std::chrono::steady_clock::now();
+  int code = RunnerMain(PodOptions(Spec()));
+
+  EXPECT_EQ(code, 1);
+  EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(30));
+  EXPECT_EQ(events_.requests().size(), 1u);
+  auto events = JournalEvents();
+  ASSERT_FALSE(events.empty());
+  EXPECT_EQ(events.back().type, "result");
+  EXPECT_EQ(events.back().data["status"], "failed");
+  EXPECT_EQ(events.back().data["reason"], "EventsRefused");
+}
+
+TEST_F(RunnerOverHttpTest, ASpecForAnotherRunOrAttemptIsRefusedWithExitCode2) {
+  auto options = PodOptions(Spec());
+  options.run_id = "run-01jother";
+  EXPECT_EQ(RunnerMain(options), 2);
+  auto events = JournalEvents();
+  ASSERT_FALSE(events.empty());
+  EXPECT_EQ(events.back().data["reason"], "InvalidSpec");
+  EXPECT_NE(events.back().data["error"].get<std::string>().find("run-01jother"), std::string::npos);
+
+  options = PodOptions(Spec());
+  options.attempt = 2;
+  EXPECT_EQ(RunnerMain(options), 2);
+  EXPECT_EQ(server_.completion_requests().size(), 0u);
+}
+
+TEST_F(RunnerOverHttpTest, WithoutAReadableTokenNothingIsSentAndTheExitCodeIs2) {
+  auto options = PodOptions(Spec());
+  options.token_file = dir_ + "/missing-token";
+  EXPECT_EQ(RunnerMain(options), 2);
+
+  std::ofstream(dir_ + "/empty-token") << "\n";
+  options.token_file = dir_ + "/empty-token";
+  EXPECT_EQ(RunnerMain(options), 2);
+
+  options.token_file.clear();
+  EXPECT_EQ(RunnerMain(options), 2);
+
+  EXPECT_TRUE(events_.requests().empty());
+  EXPECT_EQ(server_.completion_requests().size(), 0u);
+  auto events = JournalEvents();
+  ASSERT_FALSE(events.empty());
+  EXPECT_EQ(events.back().data["reason"], "InvalidSpec");
+}
+
+TEST_F(RunnerOverHttpTest, TheInstanceDefaultsToTheHostnameVariable) {
+  server_.EnqueueText("named");
+  auto options = PodOptions(Spec());
+  options.runner_instance.clear();
+  ::setenv("HOSTNAME", "agentd-run-pod-xyz12", 1);
+
+  EXPECT_EQ(RunnerMain(options), 0);
+
+  ASSERT_FALSE(events_.requests().empty());
+  EXPECT_EQ(testing::HeaderOf(events_.requests()[0], "X-Agentd-Runner"), "agentd-run-pod-xyz12");
 }
 
 }  // namespace

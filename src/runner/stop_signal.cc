@@ -10,6 +10,8 @@ std::string_view StopCauseName(StopCause cause) {
       return "interrupted";
     case StopCause::kTimedOut:
       return "timed out";
+    case StopCause::kEventsRefused:
+      return "events refused";
   }
   return "unknown";
 }

@@ -1,7 +1,8 @@
-// StopSignal: the one-shot "stop now" of a runner, raised by SIGTERM (kInterrupted) or by the
-// run's deadline (kTimedOut) and observed by everything that may block: the model stream
-// (through flag(), see httpclient::Request::cancel), the retry backoff (SleepFor) and the shell
-// tool. Thread-safe; the first cause wins.
+// StopSignal: the one-shot "stop now" of a runner, raised by SIGTERM (kInterrupted), by the
+// run's deadline (kTimedOut) or by the control plane refusing its events (kEventsRefused) and
+// observed by everything that may block: the model stream (through flag(), see
+// httpclient::Request::cancel), the retry backoff (SleepFor) and the shell tool. Thread-safe; the
+// first cause wins.
 #pragma once
 
 #include <atomic>
@@ -12,7 +13,9 @@
 
 namespace agentd::runner {
 
-enum class StopCause { kNone, kInterrupted, kTimedOut };
+// kEventsRefused: the control plane fenced this runner or could not take its events (a runner
+// that posts its events over HTTP, see HttpEventSink).
+enum class StopCause { kNone, kInterrupted, kTimedOut, kEventsRefused };
 std::string_view StopCauseName(StopCause cause);
 
 class StopSignal {

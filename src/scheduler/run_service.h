@@ -9,7 +9,9 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
+#include "api/v1/runner_protocol.h"
 #include "core/json.h"
 #include "core/result.h"
 #include "runs/run.h"
@@ -61,6 +63,26 @@ class RunService {
                                           std::string_view reason) = 0;
   virtual core::Result<runs::Run> Reject(std::string_view run_id, std::string_view approver,
                                          std::string_view reason) = 0;
+
+  // Events a runner posted over HTTP (POST /api/v1/runs/{id}/events, a Kubernetes pod), already
+  // parsed and validated (api::v1::ParseRunnerEvent). Checks, in order: the run exists
+  // (kNotFound); SHA-256(token) equals the run's runner_token_hash, compared in constant time
+  // (kUnauthenticated; the token is never echoed); the run is not terminal (kFailedPrecondition,
+  // reason "run_finished"); `attempt` is the run's current attempt and the run is Starting or
+  // Running (kFailedPrecondition, reason "attempt_fenced"); `runner_instance` holds the
+  // attempt's claim, taking it when nobody has (RunStore::ClaimRunnerInstance; another instance
+  // is refused with "attempt_fenced"). Then the events are recorded as if the executor had
+  // reported them (ExecutionListener::OnRunnerEvents: priced, deduplicated by runner seq, so a
+  // retried batch is stored once). Returns how many events of the batch are now recorded (all
+  // of them; duplicates of events recorded earlier included). kUnavailable when the store is
+  // busy or the attempt is not (yet) executing in this process: the runner retries.
+  // The default (for test doubles that do not need it) refuses with kInternal.
+  virtual core::Result<int64_t> IngestRunnerEvents(std::string_view /*run_id*/, int /*attempt*/,
+                                                   std::string_view /*runner_instance*/,
+                                                   std::string_view /*token*/,
+                                                   std::vector<api::v1::RunnerEvent> /*events*/) {
+    return core::Internal("this RunService does not take runner events");
+  }
 
   // The budgets and their state now (GET /api/v1/budgets): {"items": [...]}, see docs/api.md.
   virtual core::Json Budgets() = 0;

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 
+#include "auth/runner_token.h"
 #include "core/hash.h"
 #include "core/ids.h"
 #include "core/log.h"
@@ -683,6 +684,79 @@ void Scheduler::HandleTimer(const Timer& timer) {
 
 void Scheduler::OnRunnerEvents(const std::string& run_id, int attempt,
                                std::vector<api::v1::RunnerEvent> events) {
+  // Errors are logged where they happen; the executor has no one to report them to.
+  (void)RecordRunnerEvents(run_id, attempt, std::move(events));
+}
+
+core::Result<int64_t> Scheduler::IngestRunnerEvents(std::string_view run_id, int attempt,
+                                                    std::string_view runner_instance,
+                                                    std::string_view token,
+                                                    std::vector<api::v1::RunnerEvent> events) {
+  const std::string id(run_id);
+  auto fenced = [&id, attempt](std::string message) {
+    core::Error e = core::FailedPrecondition(std::move(message));
+    e.reason = "attempt_fenced";
+    e.fields.emplace_back("runId", id);
+    e.fields.emplace_back("attempt", std::to_string(attempt));
+    return e;
+  };
+  AGENTD_ASSIGN_OR_RETURN(runs::Run run, store_.GetRun(id));
+  if (!auth::RunnerTokenMatches(token, run.runner_token_hash)) {
+    return core::Unauthenticated("the runner token is not valid for run " + id);
+  }
+  if (runs::IsTerminal(run.phase)) {
+    core::Error e = core::FailedPrecondition("run " + id + " has already ended (" +
+                                             std::string(runs::PhaseName(run.phase)) +
+                                             "); its runner must stop");
+    e.reason = "run_finished";
+    return e;
+  }
+  if (attempt != run.attempts) {
+    return fenced("run " + id + " is at attempt " + std::to_string(run.attempts) + ", not " +
+                  std::to_string(attempt) + "; this runner belongs to a stale attempt");
+  }
+  if (run.phase != Phase::kStarting && run.phase != Phase::kRunning) {
+    return fenced("run " + id + " is " + std::string(runs::PhaseName(run.phase)) + "; attempt " +
+                  std::to_string(attempt) + " is no longer executing");
+  }
+  bool known_holder = false;
+  {
+    std::lock_guard lock(mu_);
+    auto it = active_.find(id);
+    known_holder = it != active_.end() && it->second.attempt == attempt &&
+                   !it->second.runner_instance.empty() &&
+                   it->second.runner_instance == runner_instance;
+  }
+  if (!known_holder) {
+    auto claimed = store_.ClaimRunnerInstance(id, attempt, runner_instance);
+    if (!claimed.ok()) {
+      if (claimed.error().code == core::ErrorCode::kFailedPrecondition) {
+        return fenced(claimed.error().message);
+      }
+      return claimed.error();
+    }
+    if (!*claimed) {
+      core::LogWarn(
+          "refused events from a second runner instance of one attempt",
+          {{"run", id}, {"attempt", attempt}, {"instance", std::string(runner_instance)}});
+      return fenced("attempt " + std::to_string(attempt) + " of run " + id +
+                    " belongs to another runner instance; \"" + std::string(runner_instance) +
+                    "\" must stop");
+    }
+    std::lock_guard lock(mu_);
+    auto it = active_.find(id);
+    if (it != active_.end() && it->second.attempt == attempt) {
+      it->second.runner_instance = std::string(runner_instance);
+    }
+  }
+  const auto count = static_cast<int64_t>(events.size());
+  if (count == 0) return count;
+  AGENTD_RETURN_IF_ERROR(RecordRunnerEvents(id, attempt, std::move(events)));
+  return count;
+}
+
+core::Status Scheduler::RecordRunnerEvents(const std::string& run_id, int attempt,
+                                           std::vector<api::v1::RunnerEvent> events) {
   std::string agent;
   resources::Pricing pricing;
   runs::Run attribution;  // what the governor needs to know of the run
@@ -698,7 +772,8 @@ void Scheduler::OnRunnerEvents(const std::string& run_id, int attempt,
     if (it == active_.end() || it->second.attempt != attempt) {
       core::LogWarn("dropping events of a run attempt that is not executing",
                     {{"run", run_id}, {"attempt", attempt}, {"events", events.size()}});
-      return;
+      return core::Unavailable("attempt " + std::to_string(attempt) + " of run " + run_id +
+                               " is not executing in this scheduler");
     }
     Active& a = it->second;
     agent = a.agent;
@@ -722,8 +797,10 @@ void Scheduler::OnRunnerEvents(const std::string& run_id, int attempt,
   }
   std::vector<store::EventDraft> drafts;
   drafts.reserve(events.size());
+  std::optional<Json> result;  // of the last "result" event
   for (auto& e : events) {
     if (e.type == "phase") continue;  // the scheduler's own transitions are the phase record
+    if (e.type == "result" && e.data.is_object()) result = e.data;
     store::EventDraft draft;
     draft.type = std::move(e.type);
     draft.time = e.time;
@@ -743,7 +820,7 @@ void Scheduler::OnRunnerEvents(const std::string& run_id, int attempt,
     draft.data = std::move(e.data);
     drafts.push_back(std::move(draft));
   }
-  if (drafts.empty()) return;
+  if (drafts.empty()) return core::Ok();
   const bool has_usage = std::any_of(
       drafts.begin(), drafts.end(), [](const store::EventDraft& d) { return d.usage.has_value(); });
   if (has_usage) governor_.Sync(*catalog_.Current());
@@ -751,7 +828,12 @@ void Scheduler::OnRunnerEvents(const std::string& run_id, int attempt,
   if (!written.ok()) {
     core::LogError("cannot store runner events",
                    {{"run", run_id}, {"error", written.error().message}});
-    return;
+    return written.error();
+  }
+  if (result) {
+    std::lock_guard lock(mu_);
+    auto it = active_.find(run_id);
+    if (it != active_.end() && it->second.attempt == attempt) it->second.last_result = result;
   }
   std::vector<store::EventDraft> budget_events;
   for (const runs::Event& event : *written) {
@@ -780,6 +862,30 @@ void Scheduler::OnRunnerEvents(const std::string& run_id, int attempt,
       for (const runs::Event& event : *more) bus_.Publish(event);
     }
   }
+  return core::Ok();
+}
+
+std::optional<Json> Scheduler::LastResultFromLog(const std::string& run_id) {
+  constexpr int kPage = 1000;
+  std::optional<Json> result;
+  int64_t after = 0;
+  while (true) {
+    auto page = store_.ListEvents(run_id, after, kPage);
+    if (!page.ok()) {
+      core::LogWarn("cannot read a run's log for its result",
+                    {{"run", run_id}, {"error", page.error().message}});
+      return std::nullopt;
+    }
+    for (const runs::Event& event : *page) {
+      if (event.type == "phase" && Text(event.data, "phase") == "Starting") {
+        result.reset();  // a new attempt: earlier results are not its own
+      } else if (event.type == "result" && event.data.is_object()) {
+        result = event.data;
+      }
+    }
+    if (static_cast<int>(page->size()) < kPage) return result;
+    after = page->back().seq;
+  }
 }
 
 void Scheduler::OnExit(const std::string& run_id, int attempt, const exec::ExitInfo& exit) {
@@ -797,7 +903,19 @@ void Scheduler::OnExit(const std::string& run_id, int attempt, const exec::ExitI
       active = it->second;
     }
   }
-  Outcome outcome = DecideOutcome(exit);
+  // An executor that only sees the process or Job end (Kubernetes) has no result of its own:
+  // the runner sent it as an event.
+  std::optional<Json> reported = exit.result;
+  if (!reported) reported = active.last_result;
+  if (!reported) reported = LastResultFromLog(run_id);
+  exec::ExitInfo effective;
+  const exec::ExitInfo* decided = &exit;
+  if (reported && !exit.result) {
+    effective = exit;
+    effective.result = std::move(reported);
+    decided = &effective;
+  }
+  Outcome outcome = DecideOutcome(*decided);
   if (active.start_timed_out && outcome.phase == Phase::kTimedOut) {
     outcome.reason = "StartTimeout";
     outcome.message = "the runner did not report within " +

@@ -105,13 +105,19 @@ class Scheduler final : public RunService, public exec::ExecutionListener {
                                   std::string_view reason) override;
   core::Result<runs::Run> Reject(std::string_view run_id, std::string_view approver,
                                  std::string_view reason) override;
+  core::Result<int64_t> IngestRunnerEvents(std::string_view run_id, int attempt,
+                                           std::string_view runner_instance, std::string_view token,
+                                           std::vector<api::v1::RunnerEvent> events) override;
   SchedulerStats Stats() const override;
   core::Json Budgets() override { return governor_.BudgetsJson(*catalog_.Current()); }
 
   // Budgets and policy (GET /api/v1/budgets reads it).
   Governor& governor() { return governor_; }
 
-  // ExecutionListener.
+  // ExecutionListener. When the ExitInfo carries no result (the Kubernetes executor learns the
+  // exit from the Job's status; the result event came over HTTP), OnExit uses the last "result"
+  // event of the attempt: the one OnRunnerEvents/IngestRunnerEvents saw, or after a restart the
+  // last one in the run's log since the attempt's claim.
   void OnRunnerEvents(const std::string& run_id, int attempt,
                       std::vector<api::v1::RunnerEvent> events) override;
   void OnExit(const std::string& run_id, int attempt, const exec::ExitInfo& exit) override;
@@ -143,6 +149,11 @@ class Scheduler final : public RunService, public exec::ExecutionListener {
     std::string cancel_caller;
     bool stop_sent = false;
     bool start_timed_out = false;
+    // The runner instance known to hold this attempt's claim (RunStore::ClaimRunnerInstance),
+    // so that only its first batch of events costs a store write; empty until then.
+    std::string runner_instance;
+    // The data of the last "result" event recorded for this attempt.
+    std::optional<core::Json> last_result;
     std::chrono::steady_clock::time_point enqueued_at{};
     std::vector<Timer> timers;
   };
@@ -171,6 +182,13 @@ class Scheduler final : public RunService, public exec::ExecutionListener {
   void AppendLater(std::string run_id, std::vector<store::EventDraft> drafts);
   void FlushLaterEvents();
   void CountTokens(const std::string& agent, const core::Json& usage_data);
+  // The body of OnRunnerEvents: stores the events of an executing attempt and publishes them.
+  // kUnavailable when the attempt is not executing here (dropped) or the store failed.
+  core::Status RecordRunnerEvents(const std::string& run_id, int attempt,
+                                  std::vector<api::v1::RunnerEvent> events);
+  // The data of the last "result" event in the run's log after the latest claim (the phase
+  // event "Starting" of the current attempt), or nullopt.
+  std::optional<core::Json> LastResultFromLog(const std::string& run_id);
 
   // With mu_ held.
   void EnqueueLocked(QueuedRun run);

@@ -6,7 +6,9 @@
 #include <string_view>
 #include <vector>
 
+#include "api/v1/runner_protocol.h"
 #include "api/v1/submit.h"
+#include "auth/runner_token.h"
 #include "core/env.h"
 #include "core/ids.h"
 #include "core/log.h"
@@ -104,7 +106,8 @@ ApiServer::Route MatchRoute(std::string_view path) {
       return {RouteId::kRunCancel, "/api/v1/runs/{id}/cancel", "POST", true, std::string(id)};
     }
     if (tail == "events") {
-      return {RouteId::kRunEvents, "/api/v1/runs/{id}/events", "GET", true, std::string(id)};
+      // POST is a runner's: authenticated by its runner token instead of an API key.
+      return {RouteId::kRunEvents, "/api/v1/runs/{id}/events", "GET, POST", true, std::string(id)};
     }
     if (tail == "approve") {
       return {RouteId::kRunApprove, "/api/v1/runs/{id}/approve", "POST", true, std::string(id)};
@@ -288,7 +291,8 @@ void ApiServer::Handle(net::HttpRequest&& request, std::shared_ptr<net::Responde
       std::move(responder), *this, MethodLabel(request.method), call.route.pattern, start);
   call.request = std::move(request);
 
-  if (call.route.needs_auth) {
+  const bool runner_ingest = call.route.id == RouteId::kRunEvents && call.request.method == "POST";
+  if (call.route.needs_auth && !runner_ingest) {
     auto header = call.request.Header("authorization");
     auto identity = deps_.auth.Authenticate(header ? std::optional<std::string_view>(*header)
                                                    : std::optional<std::string_view>());
@@ -355,7 +359,11 @@ void ApiServer::Handle(net::HttpRequest&& request, std::shared_ptr<net::Responde
       CancelRun(call);
       return;
     case RouteId::kRunEvents:
-      Events(call);
+      if (runner_ingest) {
+        IngestEvents(call);
+      } else {
+        Events(call);
+      }
       return;
     case RouteId::kRunApprove:
     case RouteId::kRunReject:
@@ -566,6 +574,122 @@ void ApiServer::Events(Call& call) {
     next_after = event.seq;
   }
   call.Send(JsonResponse(200, {{"items", std::move(items)}, {"nextAfter", next_after}}));
+}
+
+namespace {
+
+constexpr int64_t kMaxAttempt = 1'000'000;
+
+net::HttpResponse Unauthenticated(const core::Error& error) {
+  net::HttpResponse response = ErrorResponse(error);
+  response.headers.emplace_back("WWW-Authenticate", "Bearer realm=\"agentd-runner\"");
+  return response;
+}
+
+// The lines of a batch as RunnerEvents; kInvalidArgument naming the first bad line (1-based).
+// Blank lines (a trailing newline, CRLF endings) are skipped.
+core::Result<std::vector<api::v1::RunnerEvent>> ParseRunnerBatch(std::string_view body) {
+  std::vector<api::v1::RunnerEvent> events;
+  size_t pos = 0;
+  int64_t line_number = 0;
+  while (pos < body.size()) {
+    size_t newline = body.find('\n', pos);
+    std::string_view line = body.substr(
+        pos, newline == std::string_view::npos ? std::string_view::npos : newline - pos);
+    pos = newline == std::string_view::npos ? body.size() : newline + 1;
+    ++line_number;
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    if (line.empty()) continue;
+    auto event = api::v1::ParseRunnerEvent(line);
+    if (!event.ok()) {
+      core::Error error = core::InvalidArgument("line " + std::to_string(line_number) +
+                                                " of the batch: " + event.error().message +
+                                                "; nothing of this batch was stored");
+      error.fields.emplace_back("line", std::to_string(line_number));
+      return error;
+    }
+    events.push_back(std::move(event).value());
+  }
+  return events;
+}
+
+}  // namespace
+
+void ApiServer::IngestEvents(Call& call) {
+  const std::string& id = call.route.param;
+  // The token first: nothing about the run is answered to a caller without one.
+  auto authorization = call.request.Header("authorization");
+  auto token = auth::BearerToken(authorization ? std::optional<std::string_view>(*authorization)
+                                               : std::optional<std::string_view>());
+  if (!token) {
+    call.Send(Unauthenticated(
+        core::Unauthenticated("send the run's runner token as \"Authorization: Bearer <token>\"")));
+    return;
+  }
+  if (!core::IsValidRunId(id)) {
+    call.Fail(RunNotFound(id));
+    return;
+  }
+  const std::string attempt_header = api::v1::kRunnerAttemptHeader;
+  const std::string instance_header = api::v1::kRunnerInstanceHeader;
+  auto attempt_text = call.request.Header(attempt_header);
+  if (!attempt_text) {
+    call.Fail(core::InvalidArgument("header " + attempt_header +
+                                    " is required: the attempt the runner belongs to"));
+    return;
+  }
+  auto attempt = core::ParseInt(*attempt_text, 1, kMaxAttempt, "header " + attempt_header);
+  if (!attempt.ok()) {
+    call.Fail(attempt.error());
+    return;
+  }
+  auto instance = call.request.Header(instance_header);
+  if (!instance || !api::v1::IsValidRunnerInstance(*instance)) {
+    call.Fail(core::InvalidArgument("header " + instance_header +
+                                    " must name the runner instance (the pod name): 1-253 "
+                                    "letters, digits, '.', '_' or '-'"));
+    return;
+  }
+  if (call.request.body.size() > api::v1::kMaxRunnerBatchBytes) {
+    call.Send(ProblemResponse(413, "resource_exhausted", "Payload too large",
+                              "a batch of runner events is at most " +
+                                  std::to_string(api::v1::kMaxRunnerBatchBytes) +
+                                  " bytes; send smaller batches"));
+    return;
+  }
+  // Authenticate before parsing: an anonymous caller gets no work out of the server. The
+  // scheduler checks the token again against the run as it is when the events are recorded.
+  auto run = deps_.store.GetRun(id);
+  if (!run.ok()) {
+    call.Fail(run.error());
+    return;
+  }
+  if (!auth::RunnerTokenMatches(*token, run->runner_token_hash)) {
+    call.Send(
+        Unauthenticated(core::Unauthenticated("the runner token is not valid for run " + id)));
+    return;
+  }
+  auto events = ParseRunnerBatch(call.request.body);
+  if (!events.ok()) {
+    call.Fail(events.error());
+    return;
+  }
+  auto accepted = deps_.runs.IngestRunnerEvents(id, static_cast<int>(*attempt), *instance, *token,
+                                                std::move(events).value());
+  if (!accepted.ok()) {
+    const core::Error& error = accepted.error();
+    if (error.code == core::ErrorCode::kUnauthenticated) {
+      call.Send(Unauthenticated(error));
+      return;
+    }
+    net::HttpResponse response = ErrorResponse(error);
+    if (error.code == core::ErrorCode::kUnavailable) {
+      response.headers.emplace_back("Retry-After", "1");
+    }
+    call.Send(std::move(response));
+    return;
+  }
+  call.Send(JsonResponse(200, {{"accepted", *accepted}}));
 }
 
 void ApiServer::FollowEvents(Call& call, int64_t after) {

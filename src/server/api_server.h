@@ -8,6 +8,9 @@
 //   GET  /api/v1/runs/{id}                       one run
 //   POST /api/v1/runs/{id}/cancel                cancel (409 once terminal)
 //   GET  /api/v1/runs/{id}/events                the event log as JSON, or SSE when followed
+//   POST /api/v1/runs/{id}/events                a runner posts its events (auth: the run's
+//                                                runner token, not an API key; see
+//                                                RunService::IngestRunnerEvents)
 //   POST /api/v1/runs/{id}/approve|reject        decide a run in AwaitingApproval
 //   GET  /api/v1/usage, /api/v1/budgets          usage sums, budget status
 //   GET  /api/v1/audit[/verify|/export], GET|POST /api/v1/audit/checkpoints   the audit log
@@ -86,6 +89,7 @@ class ApiServer {
   void CancelRun(Call& call);
   void Events(Call& call);
   void FollowEvents(Call& call, int64_t after);
+  void IngestEvents(Call& call);
   void Catalog(Call& call);
   // Governance: approvals, usage, budgets, the audit log.
   void Decide(Call& call, bool approve);

@@ -1,7 +1,6 @@
 // The API over real HTTP: a net::HttpServer on port 0, the real SqliteRunStore (":memory:"), the
 // MemoryBus, and a fake RunService that does what the scheduler's does to the store.
 #include "server/api_server.h"
-#include "server/problem.h"
 
 #include <atomic>
 #include <set>
@@ -10,9 +9,13 @@
 #include <gtest/gtest.h>
 
 #include "api/v1/submit.h"
+#include "auth/runner_token.h"
 #include "bus/memory_bus.h"
+#include "core/hash.h"
 #include "core/ids.h"
+#include "core/time.h"
 #include "resources/codec.h"
+#include "server/problem.h"
 #include "store/sqlite/sqlite_run_store.h"
 #include "testing/fake_clock.h"
 #include "testing/raw_http_client.h"
@@ -101,10 +104,42 @@ class FakeRunService final : public scheduler::RunService {
   }
   core::Json Budgets() override { return {{"items", core::Json::array()}}; }
 
+  // What the scheduler does, minus pricing and governance: token, phase, attempt and instance
+  // checks against the store, then the events appended with their runner seq.
+  core::Result<int64_t> IngestRunnerEvents(std::string_view run_id, int attempt,
+                                           std::string_view runner_instance, std::string_view token,
+                                           std::vector<api::v1::RunnerEvent> events) override {
+    ++ingest_calls_;
+    AGENTD_ASSIGN_OR_RETURN(runs::Run run, store_.GetRun(run_id));
+    if (!auth::RunnerTokenMatches(token, run.runner_token_hash)) {
+      return core::Unauthenticated("the runner token is not valid for run " + run.id);
+    }
+    auto refuse = [](std::string reason, std::string message) {
+      core::Error e = core::FailedPrecondition(std::move(message));
+      e.reason = std::move(reason);
+      return e;
+    };
+    if (runs::IsTerminal(run.phase)) return refuse("run_finished", "run has ended");
+    if (attempt != run.attempts) return refuse("attempt_fenced", "stale attempt");
+    AGENTD_ASSIGN_OR_RETURN(bool holder,
+                            store_.ClaimRunnerInstance(run_id, attempt, runner_instance));
+    if (!holder) return refuse("attempt_fenced", "another runner instance holds the attempt");
+    std::vector<store::EventDraft> drafts;
+    for (auto& e : events) {
+      if (e.type == "phase") continue;
+      drafts.push_back(
+          {.type = e.type, .data = std::move(e.data), .time = e.time, .runner_seq = e.seq});
+    }
+    AGENTD_ASSIGN_OR_RETURN(auto written, store_.AppendEvents(run_id, std::move(drafts)));
+    for (const auto& event : written) bus_.Publish(event);
+    return static_cast<int64_t>(events.size());
+  }
+
   scheduler::SchedulerStats Stats() const override { return {}; }
 
   std::string last_caller() const { return last_caller_; }
   std::string last_decision() const { return last_decision_; }
+  int ingest_calls() const { return ingest_calls_.load(); }
 
  private:
   store::RunStore& store_;
@@ -113,6 +148,7 @@ class FakeRunService final : public scheduler::RunService {
   const core::Clock& clock_;
   std::string last_caller_;
   std::string last_decision_;
+  std::atomic<int> ingest_calls_{0};
 };
 
 // One parsed server-sent event (or comment).
@@ -752,13 +788,29 @@ TEST_F(ApiServerTest, OpenApiDocumentDescribesEveryRoute) {
   EXPECT_EQ(response.headers["content-type"], "application/json");
   core::Json doc = JsonOf(response);
   EXPECT_EQ(doc["openapi"], "3.1.0");
-  for (const char* path :
-       {"/api/v1/runs", "/api/jobs/submit", "/api/v1/runs/{id}", "/api/v1/runs/{id}/cancel",
-        "/api/v1/runs/{id}/events", "/api/v1/runs/{id}/approve", "/api/v1/runs/{id}/reject",
-        "/api/v1/usage", "/api/v1/budgets", "/api/v1/audit", "/api/v1/audit/verify",
-        "/api/v1/audit/checkpoints", "/api/v1/audit/export", "/api/v1/agents", "/api/v1/agents/{name}", "/api/v1/models",
-        "/api/v1/models/{name}", "/api/v1/instructions", "/api/v1/instructions/{name}", "/health",
-        "/ready", "/metrics", "/openapi.json"}) {
+  for (const char* path : {"/api/v1/runs",
+                           "/api/jobs/submit",
+                           "/api/v1/runs/{id}",
+                           "/api/v1/runs/{id}/cancel",
+                           "/api/v1/runs/{id}/events",
+                           "/api/v1/runs/{id}/approve",
+                           "/api/v1/runs/{id}/reject",
+                           "/api/v1/usage",
+                           "/api/v1/budgets",
+                           "/api/v1/audit",
+                           "/api/v1/audit/verify",
+                           "/api/v1/audit/checkpoints",
+                           "/api/v1/audit/export",
+                           "/api/v1/agents",
+                           "/api/v1/agents/{name}",
+                           "/api/v1/models",
+                           "/api/v1/models/{name}",
+                           "/api/v1/instructions",
+                           "/api/v1/instructions/{name}",
+                           "/health",
+                           "/ready",
+                           "/metrics",
+                           "/openapi.json"}) {
     EXPECT_TRUE(doc["paths"].contains(path)) << path;
   }
 }
@@ -815,16 +867,19 @@ TEST_F(ApiServerTest, UsageSumsTheLedgerAndRefusesBadParameters) {
   ExpectProblem(Call("GET", "/api/v1/usage?groupBy=planet"), 400, "invalid_argument");
   ExpectProblem(Call("GET", "/api/v1/usage?from=yesterday"), 400, "invalid_argument");
   ExpectProblem(Call("GET", "/api/v1/usage?tier=9"), 400, "invalid_argument");
-  ExpectProblem(Call("GET", "/api/v1/usage?from=2026-02-01T00:00:00Z&to=2026-01-01T00:00:00Z"),
-                400, "invalid_argument");
+  ExpectProblem(Call("GET", "/api/v1/usage?from=2026-02-01T00:00:00Z&to=2026-01-01T00:00:00Z"), 400,
+                "invalid_argument");
 }
 
 TEST_F(ApiServerTest, AuditListVerifyCheckpointAndExport) {
-  ASSERT_TRUE(store_
-                  ->AppendAudit({{.time = clock_.Now(), .actor = "tester", .action = "run.submitted",
-                                  .subject = "run-1"},
-                                 {.time = clock_.Now(), .actor = "system", .action = "catalog.loaded"}})
-                  .ok());
+  ASSERT_TRUE(
+      store_
+          ->AppendAudit({{.time = clock_.Now(),
+                          .actor = "tester",
+                          .action = "run.submitted",
+                          .subject = "run-1"},
+                         {.time = clock_.Now(), .actor = "system", .action = "catalog.loaded"}})
+          .ok());
 
   core::Json list = JsonOf(Call("GET", "/api/v1/audit?action=run."));
   ASSERT_EQ(list["items"].size(), 1u) << list.dump();
@@ -854,6 +909,202 @@ TEST_F(ApiServerTest, KeepAliveClientCanSubmitManyRunsOnOneConnection) {
     ids.insert(JsonOf(*response)["id"].get<std::string>());
   }
   EXPECT_EQ(ids.size(), 50u);
+}
+
+// --- runner event ingest ------------------------------------------------------------------------
+
+constexpr char kRunnerToken[] = "f00dfeedf00dfeedf00dfeedf00dfeedf00dfeedf00dfeedf00dfeedf00dfeed";
+
+class IngestApiTest : public ApiServerTest {
+ protected:
+  // A run the scheduler has claimed (attempt 1, with kRunnerToken's hash) and started.
+  std::string RunningRun() {
+    std::string id = Submit();
+    store::Transition claim;
+    claim.to = runs::Phase::kStarting;
+    claim.reason = "Dispatched";
+    claim.increment_attempts = true;
+    claim.runner_token_hash = core::Sha256Hex(kRunnerToken);
+    EXPECT_TRUE(store_->TransitionRun(id, claim).ok());
+    Move(id, runs::Phase::kRunning);
+    return id;
+  }
+
+  RawResponse Post(const std::string& id, std::string_view body,
+                   std::string_view token = kRunnerToken, std::string_view attempt = "1",
+                   std::string_view instance = "pod-a") {
+    std::string headers;
+    if (!token.empty()) headers += "Authorization: Bearer " + std::string(token) + "\r\n";
+    if (!attempt.empty()) headers += "X-Agentd-Attempt: " + std::string(attempt) + "\r\n";
+    if (!instance.empty()) headers += "X-Agentd-Runner: " + std::string(instance) + "\r\n";
+    return Call("POST", "/api/v1/runs/" + id + "/events", body, headers, /*with_key=*/false);
+  }
+
+  // The event types stored after the run's phase events.
+  std::vector<std::string> RunnerTypes(const std::string& id) {
+    std::vector<std::string> types;
+    auto events = store_->ListEvents(id, 0, 1000);
+    EXPECT_TRUE(events.ok());
+    if (!events.ok()) return types;
+    for (const auto& e : *events) {
+      if (e.type != "phase") types.push_back(e.type);
+    }
+    return types;
+  }
+
+  static constexpr std::string_view kBatch =
+      "{\"seq\":1,\"type\":\"phase\",\"data\":{\"phase\":\"Running\"}}\n"
+      "{\"seq\":2,\"type\":\"message\",\"time\":\"2026-01-02T03:04:05Z\","
+      "\"data\":{\"role\":\"assistant\",\"content\":\"hi\"}}\r\n"
+      "\n"
+      "{\"seq\":3,\"type\":\"log\",\"data\":{\"stream\":\"stderr\",\"line\":\"x\"}}\n";
+};
+
+TEST_F(IngestApiTest, ARunnersBatchIsAcceptedWithItsRunTokenAndNoApiKey) {
+  std::string id = RunningRun();
+
+  RawResponse response = Post(id, kBatch);
+
+  ASSERT_EQ(response.status, 200) << response.body;
+  EXPECT_EQ(response.headers["content-type"], "application/json");
+  EXPECT_EQ(JsonOf(response), core::Json({{"accepted", 3}}));
+  EXPECT_EQ(RunnerTypes(id), (std::vector<std::string>{"message", "log"}));
+  auto events = store_->ListEvents(id, 0, 100);
+  ASSERT_TRUE(events.ok());
+  EXPECT_EQ(core::FormatRfc3339(events->at(events->size() - 2).time), "2026-01-02T03:04:05.000Z");
+  EXPECT_EQ(store_->GetRun(id)->runner_seq, 3);
+}
+
+TEST_F(IngestApiTest, ARetriedBatchIsAcceptedAgainAndStoredOnce) {
+  std::string id = RunningRun();
+  ASSERT_EQ(Post(id, kBatch).status, 200);
+
+  RawResponse again = Post(id, kBatch);
+
+  ASSERT_EQ(again.status, 200) << again.body;
+  EXPECT_EQ(JsonOf(again)["accepted"], 3);
+  EXPECT_EQ(RunnerTypes(id), (std::vector<std::string>{"message", "log"}));
+}
+
+TEST_F(IngestApiTest, AMissingOrWrongTokenIs401AndNeverEchoed) {
+  std::string id = RunningRun();
+
+  RawResponse missing = Post(id, kBatch, "");
+  RawResponse wrong = Post(id, kBatch, "not-the-runner-token-xyz");
+  RawResponse api_key = Post(id, kBatch, kKey);  // an API key is not a runner token
+  RawResponse basic = Call("POST", "/api/v1/runs/" + id + "/events", kBatch,
+                           std::string("Authorization: Basic ") + kRunnerToken +
+                               "\r\nX-Agentd-Attempt: 1\r\nX-Agentd-Runner: pod-a\r\n",
+                           /*with_key=*/false);
+
+  for (const RawResponse* r : {&missing, &wrong, &api_key, &basic}) {
+    ExpectProblem(*r, 401, "unauthenticated");
+    EXPECT_EQ(r->headers.at("www-authenticate"), "Bearer realm=\"agentd-runner\"");
+    EXPECT_EQ(r->body.find("not-the-runner-token-xyz"), std::string::npos);
+    EXPECT_EQ(r->body.find(kRunnerToken), std::string::npos);
+  }
+  EXPECT_EQ(runs_->ingest_calls(), 0);
+  EXPECT_TRUE(RunnerTypes(id).empty());
+}
+
+TEST_F(IngestApiTest, ReadingEventsStillNeedsAnApiKey) {
+  std::string id = RunningRun();
+
+  RawResponse with_runner_token =
+      Call("GET", "/api/v1/runs/" + id + "/events", "",
+           std::string("Authorization: Bearer ") + kRunnerToken + "\r\n", /*with_key=*/false);
+
+  ExpectProblem(with_runner_token, 401, "unauthenticated");
+  EXPECT_EQ(Call("GET", "/api/v1/runs/" + id + "/events").status, 200);
+}
+
+TEST_F(IngestApiTest, AnUnknownRunIs404) {
+  ExpectProblem(Post("run-00000000000000000000000000", kBatch), 404, "not_found");
+  ExpectProblem(Post("not-a-run-id", kBatch), 404, "not_found");
+  EXPECT_EQ(runs_->ingest_calls(), 0);
+}
+
+TEST_F(IngestApiTest, AStaleAttemptIs409AttemptFenced) {
+  std::string id = RunningRun();
+
+  RawResponse stale = Post(id, kBatch, kRunnerToken, "2");
+
+  ExpectProblem(stale, 409, "attempt_fenced");
+  EXPECT_TRUE(RunnerTypes(id).empty());
+}
+
+TEST_F(IngestApiTest, ASecondRunnerInstanceOfTheAttemptIsRefusedAndTheFirstGoesOn) {
+  std::string id = RunningRun();
+  ASSERT_EQ(Post(id, kBatch, kRunnerToken, "1", "pod-a").status, 200);
+
+  RawResponse second = Post(id,
+                            "{\"seq\":4,\"type\":\"message\",\"data\":{\"role\":"
+                            "\"assistant\",\"content\":\"from the second pod\"}}\n",
+                            kRunnerToken, "1", "pod-b");
+  RawResponse first = Post(id,
+                           "{\"seq\":4,\"type\":\"log\",\"data\":{\"stream\":\"stderr\","
+                           "\"line\":\"first pod\"}}\n",
+                           kRunnerToken, "1", "pod-a");
+
+  ExpectProblem(second, 409, "attempt_fenced");
+  ASSERT_EQ(first.status, 200) << first.body;
+  EXPECT_EQ(RunnerTypes(id), (std::vector<std::string>{"message", "log", "log"}));
+}
+
+TEST_F(IngestApiTest, AFinishedRunIs409RunFinished) {
+  std::string id = RunningRun();
+  Move(id, runs::Phase::kSucceeded);
+
+  ExpectProblem(Post(id, kBatch), 409, "run_finished");
+}
+
+TEST_F(IngestApiTest, ABadLineIs400NamingItAndNothingOfTheBatchIsStored) {
+  std::string id = RunningRun();
+  std::string body = std::string(kBatch) + "{\"seq\":4,\"type\":\"log\",\n";  // line 5
+
+  RawResponse bad_json = Post(id, body);
+  RawResponse unknown_type = Post(id, "{\"seq\":1,\"type\":\"teleport\",\"data\":{}}\n");
+  RawResponse no_seq = Post(id, "{\"type\":\"log\",\"data\":{}}");
+
+  ExpectProblem(bad_json, 400, "invalid_argument");
+  EXPECT_NE(JsonOf(bad_json)["detail"].get<std::string>().find("line 5"), std::string::npos)
+      << bad_json.body;
+  EXPECT_EQ(JsonOf(bad_json)["line"], "5");
+  ExpectProblem(unknown_type, 400, "invalid_argument");
+  EXPECT_NE(JsonOf(unknown_type)["detail"].get<std::string>().find("line 1"), std::string::npos);
+  ExpectProblem(no_seq, 400, "invalid_argument");
+  EXPECT_EQ(runs_->ingest_calls(), 0);
+  EXPECT_TRUE(RunnerTypes(id).empty());
+}
+
+TEST_F(IngestApiTest, MissingOrMalformedRunnerHeadersAre400) {
+  std::string id = RunningRun();
+
+  ExpectProblem(Post(id, kBatch, kRunnerToken, ""), 400, "invalid_argument");
+  ExpectProblem(Post(id, kBatch, kRunnerToken, "first"), 400, "invalid_argument");
+  ExpectProblem(Post(id, kBatch, kRunnerToken, "0"), 400, "invalid_argument");
+  ExpectProblem(Post(id, kBatch, kRunnerToken, "1", ""), 400, "invalid_argument");
+  ExpectProblem(Post(id, kBatch, kRunnerToken, "1", "pod/a"), 400, "invalid_argument");
+  ExpectProblem(Post(id, kBatch, kRunnerToken, "1", std::string(254, 'p')), 400,
+                "invalid_argument");
+  EXPECT_EQ(runs_->ingest_calls(), 0);
+}
+
+TEST_F(IngestApiTest, ABatchOverOneMebibyteIs413) {
+  // Even when the HTTP server would take bigger bodies, the route refuses them.
+  StopServer();
+  StartServer({}, {.max_body_bytes = 4 << 20});
+  std::string id = RunningRun();
+  std::string line = "{\"seq\":1,\"type\":\"log\",\"data\":{\"stream\":\"stderr\",\"line\":\"" +
+                     std::string(100 * 1024, 'x') + "\"}}\n";
+  std::string body;
+  while (body.size() <= api::v1::kMaxRunnerBatchBytes) body += line;
+
+  RawResponse response = Post(id, body);
+
+  ExpectProblem(response, 413, "resource_exhausted");
+  EXPECT_EQ(runs_->ingest_calls(), 0);
+  EXPECT_TRUE(RunnerTypes(id).empty());
 }
 
 }  // namespace

@@ -52,6 +52,8 @@ struct Transition {
   // If set, the run's attempts must equal this (fencing a stale executor or runner).
   std::optional<int> expect_attempt;
   // Field updates.
+  // A new attempt: attempts + 1, and what belonged to the previous attempt's runner is reset
+  // (runner_seq to 0, the runner instance claim of ClaimRunnerInstance to none).
   bool increment_attempts = false;
   std::optional<core::TimePoint> started_at;
   std::optional<core::TimePoint> finished_at;
@@ -181,6 +183,16 @@ class RunStore {
   // Events with seq > after_seq, at most `limit`, ascending.
   virtual core::Result<std::vector<runs::Event>> ListEvents(std::string_view run_id,
                                                             int64_t after_seq, int limit) = 0;
+
+  // Fencing of runner instances (a Kubernetes Job may start a second pod for one attempt): the
+  // first instance (pod name) to claim an attempt of a run holds it durably until the attempt
+  // changes (TransitionRun with increment_attempts clears the claim). Returns true when
+  // `instance` holds the claim (claimed now, or earlier by the same instance), false when
+  // another instance does. Errors: kNotFound for an unknown run, kFailedPrecondition when the
+  // run's attempts is not `attempt`, kInvalidArgument for an empty instance. Claims are
+  // linearisable with transitions: of two instances racing for one attempt exactly one wins.
+  virtual core::Result<bool> ClaimRunnerInstance(std::string_view run_id, int attempt,
+                                                 std::string_view instance) = 0;
 
   // Usage ledger sums, grouped; rows ordered by their group values. kInvalidArgument for an
   // unknown or repeated dimension or from > to.

@@ -1581,5 +1581,117 @@ TEST_P(RunStoreContractTest, ConcurrentAuditWritesFromManyThreadsFormOneChain) {
   EXPECT_EQ(after.head_hash, entries.back().hash);
 }
 
+// --- runner instance claims (fencing a second pod of one attempt) ---
+
+// A run claimed by the dispatcher: Starting at attempt 1.
+runs::Run StartedRun(RunStore& store, const std::string& agent) {
+  runs::Run run = NewRun(agent);
+  EXPECT_TRUE(store.CreateRun(run).ok());
+  Transition claim = To(Phase::kStarting);
+  claim.from = {Phase::kQueued};
+  claim.increment_attempts = true;
+  auto started = store.TransitionRun(run.id, claim);
+  EXPECT_TRUE(started.ok());
+  return started.ok() ? started->run : run;
+}
+
+TEST_P(RunStoreContractTest, TheFirstRunnerInstanceToClaimAnAttemptHoldsIt) {
+  runs::Run run = StartedRun(*store_, agent_);
+
+  auto first = store_->ClaimRunnerInstance(run.id, 1, "pod-a");
+  auto again = store_->ClaimRunnerInstance(run.id, 1, "pod-a");
+  auto second = store_->ClaimRunnerInstance(run.id, 1, "pod-b");
+
+  ASSERT_OK(first);
+  EXPECT_TRUE(*first);
+  ASSERT_OK(again);
+  EXPECT_TRUE(*again);
+  ASSERT_OK(second);
+  EXPECT_FALSE(*second);
+  // The refused instance did not take the claim over.
+  EXPECT_TRUE(*store_->ClaimRunnerInstance(run.id, 1, "pod-a"));
+}
+
+TEST_P(RunStoreContractTest, ClaimingAnotherAttemptOrAnUnknownRunIsRefused) {
+  runs::Run run = StartedRun(*store_, agent_);
+
+  auto stale = store_->ClaimRunnerInstance(run.id, 0, "pod-a");
+  auto future = store_->ClaimRunnerInstance(run.id, 2, "pod-a");
+  auto unknown = store_->ClaimRunnerInstance("run-00000000000000000000000000", 1, "pod-a");
+  auto empty = store_->ClaimRunnerInstance(run.id, 1, "");
+
+  ASSERT_FALSE(stale.ok());
+  EXPECT_EQ(stale.error().code, core::ErrorCode::kFailedPrecondition);
+  ASSERT_FALSE(future.ok());
+  EXPECT_EQ(future.error().code, core::ErrorCode::kFailedPrecondition);
+  ASSERT_FALSE(unknown.ok());
+  EXPECT_EQ(unknown.error().code, core::ErrorCode::kNotFound);
+  ASSERT_FALSE(empty.ok());
+  EXPECT_EQ(empty.error().code, core::ErrorCode::kInvalidArgument);
+  // None of them claimed anything.
+  EXPECT_TRUE(*store_->ClaimRunnerInstance(run.id, 1, "pod-b"));
+}
+
+TEST_P(RunStoreContractTest, ANewAttemptClearsTheClaimAndTheRunnersSequence) {
+  runs::Run run = StartedRun(*store_, agent_);
+  ASSERT_TRUE(*store_->ClaimRunnerInstance(run.id, 1, "pod-a"));
+  ASSERT_OK(store_->AppendEvents(run.id, {{.type = "log", .time = At(1), .runner_seq = 1},
+                                          {.type = "log", .time = At(1), .runner_seq = 2}}));
+  Transition back = To(Phase::kQueued);
+  back.expect_attempt = 1;
+  ASSERT_OK(store_->TransitionRun(run.id, back));
+  Transition claim = To(Phase::kStarting);
+  claim.increment_attempts = true;
+
+  auto second = store_->TransitionRun(run.id, claim);
+
+  ASSERT_OK(second);
+  EXPECT_EQ(second->run.attempts, 2);
+  EXPECT_EQ(second->run.runner_seq, 0);
+  EXPECT_EQ(store_->GetRun(run.id)->runner_seq, 0);
+  auto new_pod = store_->ClaimRunnerInstance(run.id, 2, "pod-b");
+  ASSERT_OK(new_pod);
+  EXPECT_TRUE(*new_pod);
+  EXPECT_EQ(store_->ClaimRunnerInstance(run.id, 1, "pod-a").error().code,
+            core::ErrorCode::kFailedPrecondition);
+  // The new attempt's runner counts from 1 again, and its events are kept.
+  auto fresh = store_->AppendEvents(run.id, {{.type = "log", .time = At(2), .runner_seq = 1}});
+  ASSERT_OK(fresh);
+  EXPECT_EQ(fresh->size(), 1u);
+}
+
+TEST_P(RunStoreContractTest, TransitionsWithinAnAttemptKeepTheClaimAndTheRunnersSequence) {
+  runs::Run run = StartedRun(*store_, agent_);
+  ASSERT_TRUE(*store_->ClaimRunnerInstance(run.id, 1, "pod-a"));
+  ASSERT_OK(store_->AppendEvents(run.id, {{.type = "log", .time = At(1), .runner_seq = 4}}));
+  Transition running = To(Phase::kRunning);
+  running.expect_attempt = 1;
+
+  auto moved = store_->TransitionRun(run.id, running);
+
+  ASSERT_OK(moved);
+  EXPECT_EQ(moved->run.runner_seq, 4);
+  EXPECT_FALSE(*store_->ClaimRunnerInstance(run.id, 1, "pod-b"));
+  EXPECT_TRUE(*store_->ClaimRunnerInstance(run.id, 1, "pod-a"));
+}
+
+TEST_P(RunStoreContractTest, RacingInstancesOfOneAttemptLetExactlyOneWin) {
+  runs::Run run = StartedRun(*store_, agent_);
+  std::atomic<int> wins{0};
+  std::atomic<int> losses{0};
+
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 8; ++i) {
+    threads.emplace_back([&, i] {
+      auto claimed = store_->ClaimRunnerInstance(run.id, 1, "pod-" + std::to_string(i));
+      if (claimed.ok()) (*claimed ? wins : losses)++;
+    });
+  }
+  for (auto& t : threads) t.join();
+
+  EXPECT_EQ(wins.load(), 1);
+  EXPECT_EQ(losses.load(), 7);
+}
+
 }  // namespace
 }  // namespace agentd::store

@@ -119,6 +119,16 @@ bool IsKnownEventType(std::string_view type) {
   return false;
 }
 
+bool IsValidRunnerInstance(std::string_view instance) {
+  if (instance.empty() || instance.size() > kMaxRunnerInstanceBytes) return false;
+  for (char c : instance) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '.' || c == '_' || c == '-';
+    if (!ok) return false;
+  }
+  return true;
+}
+
 bool IsValidViolationRule(std::string_view rule) {
   if (rule.empty() || rule.size() > kMaxViolationRuleBytes) return false;
   for (char c : rule) {

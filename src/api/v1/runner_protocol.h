@@ -37,6 +37,19 @@
 namespace agentd::api::v1 {
 
 inline constexpr size_t kMaxRunnerEventBytes = 256 * 1024;  // one line
+
+// Runner events over HTTP (a runner in a Kubernetes pod; docs/api.md "Runner event ingest"):
+//   POST /api/v1/runs/{id}/events
+//   Authorization: Bearer <the run- and attempt-scoped runner token>
+//   X-Agentd-Attempt: <attempt>          must equal the run's attempts
+//   X-Agentd-Runner: <instance id>       the pod name; the first instance to post claims the
+//                                        attempt, any other one is refused (fencing)
+//   Content-Type: application/x-ndjson   body: RunnerEvent lines, at most kMaxRunnerBatchBytes
+inline constexpr char kRunnerAttemptHeader[] = "X-Agentd-Attempt";
+inline constexpr char kRunnerInstanceHeader[] = "X-Agentd-Runner";
+inline constexpr char kRunnerEventsContentType[] = "application/x-ndjson";
+inline constexpr size_t kMaxRunnerBatchBytes = 1 << 20;
+inline constexpr size_t kMaxRunnerInstanceBytes = 253;
 inline constexpr size_t kMaxViolationRuleBytes = 64;
 inline constexpr size_t kMaxViolationMessageBytes = 1024;
 
@@ -92,6 +105,10 @@ std::string FormatRunnerEvent(const RunnerEvent& event);
 // `violation` also its data (ValidateViolationData).
 core::Result<RunnerEvent> ParseRunnerEvent(std::string_view line);
 bool IsKnownEventType(std::string_view type);
+
+// A runner instance id (X-Agentd-Runner): 1-253 characters of [A-Za-z0-9._-] (a pod name or a
+// host name).
+bool IsValidRunnerInstance(std::string_view instance);
 
 // A violation rule name: 1-64 characters of [a-z_].
 bool IsValidViolationRule(std::string_view rule);

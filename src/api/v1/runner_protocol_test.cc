@@ -90,5 +90,16 @@ TEST(RunnerProtocolTest, ViolationRuleNamesAreLowerCaseWordsWithUnderscores) {
   EXPECT_FALSE(IsValidViolationRule("maxTurns"));
 }
 
+TEST(RunnerProtocolTest, RunnerInstancesArePodOrHostNames) {
+  EXPECT_TRUE(IsValidRunnerInstance("agentd-run-01jx-7f9cz"));
+  EXPECT_TRUE(IsValidRunnerInstance("node_1.example.com"));
+  EXPECT_TRUE(IsValidRunnerInstance(std::string(253, 'a')));
+  EXPECT_FALSE(IsValidRunnerInstance(""));
+  EXPECT_FALSE(IsValidRunnerInstance(std::string(254, 'a')));
+  EXPECT_FALSE(IsValidRunnerInstance("pod a"));
+  EXPECT_FALSE(IsValidRunnerInstance("pod\r\nX-Evil: 1"));
+  EXPECT_FALSE(IsValidRunnerInstance("pod/../x"));
+}
+
 }  // namespace
 }  // namespace agentd::api::v1

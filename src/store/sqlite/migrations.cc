@@ -158,6 +158,13 @@ BEGIN
   SELECT RAISE(ABORT, 'audit_checkpoints is append-only');
 END;
 )sql",
+
+    // 3: runner fencing (issue 3): the runner instance (a Kubernetes pod) that claimed the
+    // current attempt of a run by posting its events first; '' until one does, reset to '' when
+    // the attempt changes.
+    R"sql(
+ALTER TABLE runs ADD COLUMN runner_instance TEXT NOT NULL DEFAULT '';
+)sql",
 };
 
 constexpr int kLatest = static_cast<int>(sizeof(kMigrations) / sizeof(kMigrations[0]));

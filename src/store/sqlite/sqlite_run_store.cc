@@ -408,7 +408,11 @@ class WriterContext {
     run.phase = t.to;
     run.reason = t.reason;
     run.message = t.message;
-    if (t.increment_attempts) ++run.attempts;
+    if (t.increment_attempts) {
+      // A new attempt: its runner numbers its events from 1 again and no instance owns it yet.
+      ++run.attempts;
+      run.runner_seq = 0;
+    }
     if (t.started_at) run.started_at = TruncateToMillis(*t.started_at);
     if (t.finished_at) run.finished_at = TruncateToMillis(*t.finished_at);
     if (t.executor_handle) run.executor_handle = *t.executor_handle;
@@ -433,7 +437,9 @@ class WriterContext {
           db_.Prepare("UPDATE runs SET phase = ?2, reason = ?3, message = ?4, started_at = ?5, "
                       "finished_at = ?6, attempts = ?7, result = ?8, error = ?9, "
                       "executor_handle = ?10, runner_token_hash = ?11, version = ?12, "
-                      "approval_expires_at = ?13, allowance_micros = ?14, budgets = ?15 "
+                      "approval_expires_at = ?13, allowance_micros = ?14, budgets = ?15, "
+                      "runner_seq = ?16, "
+                      "runner_instance = CASE WHEN ?17 THEN '' ELSE runner_instance END "
                       "WHERE id = ?1"));
       update.BindText(1, run.id);
       update.BindText(2, runs::PhaseName(run.phase));
@@ -450,6 +456,8 @@ class WriterContext {
       update.BindOptionalInt(13, OptionalMs(run.approval_expires_at));
       update.BindInt(14, run.allowance_micros);
       update.BindText(15, core::DumpJson(Json(run.budgets)));
+      update.BindInt(16, run.runner_seq);
+      update.BindInt(17, t.increment_attempts ? 1 : 0);
       AGENTD_RETURN_IF_ERROR(update.Run());
     }
     Event event{.run_id = run.id,
@@ -562,6 +570,37 @@ class WriterContext {
       AGENTD_RETURN_IF_ERROR(update.Run());
     }
     return written;
+  }
+
+  Result<bool> ClaimRunnerInstance(const std::string& run_id, int attempt,
+                                   const std::string& instance) {
+    if (instance.empty()) {
+      return core::InvalidArgument("runner instance to claim run " + run_id + " with is empty");
+    }
+    int64_t attempts = 0;
+    std::string holder;
+    {
+      AGENTD_ASSIGN_OR_RETURN(
+          Statement find, db_.Prepare("SELECT attempts, runner_instance FROM runs WHERE id = ?1"));
+      find.BindText(1, run_id);
+      AGENTD_ASSIGN_OR_RETURN(bool found, find.Step());
+      if (!found) return RunNotFound(run_id);
+      attempts = find.Int(0);
+      holder = find.Text(1);
+    }
+    if (attempts != attempt) {
+      return core::FailedPrecondition(
+          "run " + run_id + " is at attempt " + std::to_string(attempts) + ", not " +
+          std::to_string(attempt) + "; a runner of another attempt cannot claim it");
+    }
+    if (!holder.empty()) return holder == instance;
+    AGENTD_ASSIGN_OR_RETURN(
+        Statement claim,
+        db_.Prepare("UPDATE runs SET runner_instance = ?2, version = version + 1 WHERE id = ?1"));
+    claim.BindText(1, run_id);
+    claim.BindText(2, instance);
+    AGENTD_RETURN_IF_ERROR(claim.Run());
+    return true;
   }
 
   Result<std::vector<AuditEntry>> AppendAudit(std::vector<AuditEntryDraft> drafts) {
@@ -1026,6 +1065,15 @@ core::Result<std::vector<runs::Event>> SqliteRunStore::AppendEvents(
   return impl_->SubmitAndWait<std::vector<runs::Event>>(
       "AppendEvents", [id = std::string(run_id), &events](WriterContext& writer) {
         return writer.Append(id, events);
+      });
+}
+
+core::Result<bool> SqliteRunStore::ClaimRunnerInstance(std::string_view run_id, int attempt,
+                                                       std::string_view instance) {
+  return impl_->SubmitAndWait<bool>(
+      "ClaimRunnerInstance",
+      [id = std::string(run_id), attempt, instance = std::string(instance)](WriterContext& writer) {
+        return writer.ClaimRunnerInstance(id, attempt, instance);
       });
 }
 

@@ -102,6 +102,8 @@ class SqliteRunStore final : public RunStore {
                                                       std::vector<EventDraft> events) override;
   core::Result<std::vector<runs::Event>> ListEvents(std::string_view run_id, int64_t after_seq,
                                                     int limit) override;
+  core::Result<bool> ClaimRunnerInstance(std::string_view run_id, int attempt,
+                                         std::string_view instance) override;
   core::Result<std::vector<UsageRow>> QueryUsage(const UsageQuery& query) override;
   core::Result<std::vector<governance::AuditEntry>> AppendAudit(
       std::vector<governance::AuditEntryDraft> drafts) override;

@@ -125,6 +125,28 @@ TEST(SqliteRunStoreTest, ReopeningADatabaseKeepsRunsEventsAndSequenceNumbers) {
   EXPECT_EQ(next->front().seq, 4);
 }
 
+TEST(SqliteRunStoreTest, ARunnerInstanceClaimSurvivesReopening) {
+  std::string path = NewDatabasePath();
+  runs::Run run = NewRun();
+  run.phase = Phase::kQueued;
+  {
+    auto store = OpenOrFail(path);
+    ASSERT_NE(store, nullptr);
+    ASSERT_TRUE(store->CreateRun(run).ok());
+    Transition claim = To(Phase::kStarting);
+    claim.increment_attempts = true;
+    ASSERT_TRUE(store->TransitionRun(run.id, claim).ok());
+    ASSERT_TRUE(*store->ClaimRunnerInstance(run.id, 1, "pod-a"));
+  }
+
+  auto store = OpenOrFail(path);
+  ASSERT_NE(store, nullptr);
+  EXPECT_FALSE(*store->ClaimRunnerInstance(run.id, 1, "pod-b"));
+  EXPECT_TRUE(*store->ClaimRunnerInstance(run.id, 1, "pod-a"));
+  EXPECT_EQ(RawConnection(path)->QueryText("SELECT runner_instance FROM runs").value_or("?"),
+            "pod-a");
+}
+
 TEST(SqliteRunStoreTest, MigratingAnUpToDateDatabaseAgainChangesNothing) {
   std::string path = NewDatabasePath();
   auto db = RawConnection(path);
@@ -817,6 +839,11 @@ TEST(SqliteRunStoreTest, ASchemaVersion1DatabaseUpgradesWithItsRunsIntact) {
   EXPECT_EQ(next->front().seq, 3);
   EXPECT_TRUE(store->AppendAudit({Draft("store.migrated")}).ok());
   EXPECT_TRUE(governance::VerifyChain(ReadWholeChain(*store)).ok);
+  // Schema 3: the old run has no runner instance claim; its attempt can be claimed.
+  EXPECT_GE(sqlite::LatestSchemaVersion(), 3);
+  auto claimed = store->ClaimRunnerInstance("run-old", 1, "pod-a");
+  ASSERT_TRUE(claimed.ok()) << claimed.error().message;
+  EXPECT_TRUE(*claimed);
 }
 
 // The child creates runs and reports each acknowledged id on a pipe; the parent kills it with
