@@ -121,10 +121,13 @@ TEST_F(GovernanceTest, RunThatDoesNotFitARejectingBudgetIsRefusedAndNothingIsSto
   EXPECT_EQ(fields["reservedUsd"], "2");
   EXPECT_EQ(fields["limitUsd"], "3");
   EXPECT_EQ(store_->ListRuns({}, 10, "")->runs.size(), 1u);
-  bool audited = false;
-  for (const auto& e : Audit())
-    audited = audited || (e.action == "run.rejected" && e.actor == "ci");
-  EXPECT_TRUE(audited);
+  // The refusal's audit entry is written by the dispatcher, just after the answer.
+  EXPECT_TRUE(PollUntil([&] {
+    for (const auto& e : Audit()) {
+      if (e.action == "run.rejected" && e.actor == "ci") return true;
+    }
+    return false;
+  }));
 }
 
 TEST_F(GovernanceTest, ConcurrentSubmissionsNeverReserveMoreThanTheBudget) {

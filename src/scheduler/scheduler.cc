@@ -178,6 +178,7 @@ void Scheduler::Shutdown() {
     shut_down_ = true;
   }
   StopDispatcher();
+  FlushLaterEvents();  // what the dispatcher had not written yet
   if (executor_ != nullptr) executor_->Shutdown();
 }
 
@@ -230,14 +231,12 @@ void Scheduler::SubmitAsync(SubmitRequest request,
   run.source = request.source;
   Governor::Decision decision = governor_.Admit(run, *snapshot);
   if (decision.refusal) {
-    // Refused outright: nothing is stored but the audit entries.
-    if (!decision.audit.empty()) {
-      if (auto wrote = store_.AppendAudit(std::move(decision.audit)); !wrote.ok()) {
-        core::LogError("cannot audit a refused submission", {{"error", wrote.error().message}});
-      }
-    }
+    // Refused outright: nothing is stored but the audit entries, written by the dispatcher so
+    // that a flood of refused requests never holds an HTTP thread on a commit.
     {
       std::lock_guard lock(mu_);
+      for (auto& draft : decision.audit) later_audit_.push_back(std::move(draft));
+      if (!decision.audit.empty()) WakeLocked();
       --inflight_submits_;
       submits_cv_.notify_all();
     }
@@ -391,7 +390,7 @@ void Scheduler::DispatchLoop() {
       }
       if (!picks.empty()) UpdateGaugesLocked();
     }
-    if (due.empty() && picks.empty() && later_events_.empty()) {
+    if (due.empty() && picks.empty() && later_events_.empty() && later_audit_.empty()) {
       if (!wake_) {
         auto woken = [this] { return wake_ || stopping_; };
         if (timers_.empty()) {
@@ -1250,9 +1249,16 @@ void Scheduler::AppendLater(std::string run_id, std::vector<store::EventDraft> d
 
 void Scheduler::FlushLaterEvents() {
   std::vector<std::pair<std::string, std::vector<store::EventDraft>>> batch;
+  std::vector<governance::AuditEntryDraft> audit;
   {
     std::lock_guard lock(mu_);
     batch.swap(later_events_);
+    audit.swap(later_audit_);
+  }
+  if (!audit.empty()) {
+    if (auto wrote = store_.AppendAudit(std::move(audit)); !wrote.ok()) {
+      core::LogError("cannot audit refused submissions", {{"error", wrote.error().message}});
+    }
   }
   for (auto& [run_id, drafts] : batch) {
     auto written = store_.AppendEvents(run_id, std::move(drafts));

@@ -235,6 +235,7 @@ class Scheduler final : public RunService, public exec::ExecutionListener {
   std::set<Timer> timers_;
   std::map<std::string, Timer, std::less<>> awaiting_;  // AwaitingApproval runs, their expiry
   std::vector<std::pair<std::string, std::vector<store::EventDraft>>> later_events_;
+  std::vector<governance::AuditEntryDraft> later_audit_;  // of refused submissions
   int inflight_submits_ = 0;
   bool wake_ = false;
   bool recovered_ = false;
