@@ -1,5 +1,5 @@
 // Executor: starts, stops and re-adopts runs. One implementation per mechanism:
-// LocalProcessExecutor (exec/local), KubernetesJobExecutor (exec/kubernetes, later).
+// LocalProcessExecutor (exec/local), KubernetesJobExecutor (exec/kubernetes).
 //
 // An executor reports what happens to the runs it runs through the ExecutionListener it was
 // built with. Callbacks arrive on the executor's own thread(s), never while the executor holds
@@ -28,6 +28,11 @@ struct ExitInfo {
   int term_signal = 0;                // signal that ended it, 0 if none
   std::optional<StopReason> stopped;  // set when we stopped it
   std::string detail;  // e.g. "OOMKilled", "process disappeared while agentd was down"
+  // Why the execution ended, when the executor knows a cause beyond the exit code: a CamelCase
+  // word such as "OOMKilled", "Evicted", "ImagePullBackOff", "Unschedulable", "JobDeleted".
+  // Empty when none (a plain exit, a signal, or nothing known). DecideOutcome uses it for a run
+  // that did not report a result.
+  std::string reason;
 };
 
 class ExecutionListener {

@@ -71,6 +71,12 @@ Outcome DecideOutcome(const exec::ExitInfo& exit) {
         "the runner reported an unknown result status \"" + status.substr(0, 40) + "\"";
     return {Phase::kFailed, "InvalidResult", error, answer, error};
   }
+  if (IsCamelCaseReason(exit.reason)) {
+    std::string error = exit.detail;
+    if (error.empty()) error = "the runner ended without a result: " + exit.reason;
+    if (error.size() > kMaxErrorBytes) error.resize(kMaxErrorBytes);
+    return {Phase::kFailed, exit.reason, error, "", error};
+  }
   if (exit.term_signal != 0) {
     std::string error = SignalText(exit.term_signal) + " before it reported a result";
     return {Phase::kFailed, "RunnerKilled", error, "", error};

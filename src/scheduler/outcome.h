@@ -27,10 +27,14 @@ struct Outcome {
 //     is a CamelCase word (else AgentFailed; e.g. BudgetExceeded when the run's allowance could
 //     not cover its next model call) and its error text;
 //     any other status                                 -> Failed (InvalidResult);
-//  4. no result, killed by a signal                    -> Failed (RunnerKilled),
+//  4. no result, the executor names a cause (ExitInfo.reason, a CamelCase word such as
+//     OOMKilled, Evicted, ImagePullBackOff, Unschedulable, JobDeleted)
+//                                                      -> Failed with that reason and the
+//     executor's detail as the error;
+//  5. no result, killed by a signal                    -> Failed (RunnerKilled),
 //     "runner killed by signal N (SIGNAME)";
-//  5. no result, an exit code                          -> Failed (RunnerExited);
-//  6. no result, nothing known (adoption found it gone) -> Failed (ProcessLost) with the
+//  6. no result, an exit code                          -> Failed (RunnerExited);
+//  7. no result, nothing known (adoption found it gone) -> Failed (ProcessLost) with the
 //     executor's detail.
 // Whenever there is a result event (cases 2 and 3 included), its "result" text is kept in
 // Outcome.result: a failed, cancelled or timed-out run keeps its partial answer.

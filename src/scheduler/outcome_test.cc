@@ -126,6 +126,50 @@ TEST(DecideOutcomeTest, NothingKnownIsAProcessLostWithTheDetail) {
   EXPECT_EQ(o.error, exit.detail);
 }
 
+TEST(DecideOutcomeTest, ExecutorReasonWithoutResultFailsWithThatReasonAndDetail) {
+  for (const char* reason : {"OOMKilled", "Evicted", "ImagePullBackOff", "Unschedulable"}) {
+    ExitInfo exit;
+    exit.exit_code = 137;
+    exit.reason = reason;
+    exit.detail = std::string("pod agentd-x-1: ") + reason;
+    auto o = DecideOutcome(exit);
+    EXPECT_EQ(o.phase, Phase::kFailed) << reason;
+    EXPECT_EQ(o.reason, reason);
+    EXPECT_EQ(o.error, exit.detail);
+    EXPECT_EQ(o.message, exit.detail);
+  }
+}
+
+TEST(DecideOutcomeTest, ExecutorReasonWithoutDetailStillExplains) {
+  ExitInfo exit;
+  exit.reason = "Evicted";
+  auto o = DecideOutcome(exit);
+  EXPECT_EQ(o.reason, "Evicted");
+  EXPECT_NE(o.error.find("Evicted"), std::string::npos);
+}
+
+TEST(DecideOutcomeTest, ExecutorReasonDoesNotOverrideAResultOrAStop) {
+  auto with_result = WithResult({{"status", "succeeded"}, {"result", "ok"}});
+  with_result.reason = "OOMKilled";
+  EXPECT_EQ(DecideOutcome(with_result).phase, Phase::kSucceeded);
+
+  auto failed = WithResult({{"status", "failed"}, {"reason", "ModelError"}}, 1);
+  failed.reason = "Evicted";
+  EXPECT_EQ(DecideOutcome(failed).reason, "ModelError");
+
+  ExitInfo stopped;
+  stopped.reason = "DeadlineExceeded";
+  stopped.stopped = StopReason::kDeadlineExceeded;
+  EXPECT_EQ(DecideOutcome(stopped).phase, Phase::kTimedOut);
+}
+
+TEST(DecideOutcomeTest, MalformedExecutorReasonIsIgnored) {
+  ExitInfo exit;
+  exit.exit_code = 2;
+  exit.reason = "not camel";
+  EXPECT_EQ(DecideOutcome(exit).reason, "RunnerExited");
+}
+
 TEST(DecideOutcomeTest, ResultFoundInTheJournalOfAGoneRunnerCounts) {
   ExitInfo exit;
   exit.result = core::Json{{"status", "succeeded"}, {"result", "r"}};

@@ -379,7 +379,7 @@ core::Result<Json> BuildJob(const JobInputs& in, const JobOptions& options) {
         {{{"key", "nvidia.com/gpu"}, {"operator", "Exists"}, {"effect", "NoSchedule"}}});
   }
 
-  Json annotations = {{kRunIdAnnotation, run.id}, {"agentd.dev/attempt", attempt}};
+  Json annotations = {{kRunIdAnnotation, run.id}, {kAttemptAnnotation, attempt}};
   return Json{
       {"apiVersion", "batch/v1"},
       {"kind", "Job"},

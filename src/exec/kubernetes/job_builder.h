@@ -46,6 +46,8 @@ inline constexpr char kCostCenterLabel[] = "agentd.dev/cost-center";
 inline constexpr char kTierLabel[] = "agentd.dev/tier";
 // Annotation with the exact run id (the label may be shortened, see RunLabelValue).
 inline constexpr char kRunIdAnnotation[] = "agentd.dev/run-id";
+// Annotation with the attempt (run.attempts) the Job was built for, on the Job and its pods.
+inline constexpr char kAttemptAnnotation[] = "agentd.dev/attempt";
 // Agent metadata labels read for cost attribution.
 inline constexpr char kAgentTeamLabel[] = "team";
 inline constexpr char kAgentCostCenterLabel[] = "cost-center";
