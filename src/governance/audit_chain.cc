@@ -5,7 +5,6 @@
 #include <unordered_set>
 #include <utility>
 
-
 #include "core/hash.h"
 #include "core/time.h"
 
@@ -147,7 +146,7 @@ std::string EntryHash(const AuditEntry& entry) {
   return core::Sha256Hex(entry.prev_hash + "\n" + CanonicalJson(HashedFields(entry)));
 }
 
-core::Result<AuditEntry> NextEntry(const AuditEntry* previous, AuditEntryDraft draft) {
+core::Result<PreparedAuditDraft> PrepareDraft(AuditEntryDraft draft) {
   const std::string where = "audit entry \"" + draft.action + "\"";
   if (draft.action.empty()) return core::InvalidArgument("audit entry: action is empty");
   if (draft.actor.empty()) return core::InvalidArgument(where + ": actor is empty");
@@ -160,26 +159,65 @@ core::Result<AuditEntry> NextEntry(const AuditEntry* previous, AuditEntryDraft d
                                  " is a floating-point number; audit details allow only "
                                  "integers (use micro-dollars, milliseconds, ...)");
   }
-  const std::pair<const char*, const Json> fields[] = {{"actor", Json(draft.actor)},
-                                                       {"action", Json(draft.action)},
-                                                       {"subject", Json(draft.subject)},
-                                                       {"details", draft.details}};
-  for (const auto& [name, value] : fields) {
-    if (!IsValidUtf8(value)) {
-      return core::InvalidArgument(where + ": " + name + " is not valid UTF-8");
-    }
+  if (!IsValidUtf8(Json(draft.actor)))
+    return core::InvalidArgument(where + ": actor is not valid UTF-8");
+  if (!IsValidUtf8(Json(draft.action))) {
+    return core::InvalidArgument(where + ": action is not valid UTF-8");
   }
+  if (!IsValidUtf8(Json(draft.subject))) {
+    return core::InvalidArgument(where + ": subject is not valid UTF-8");
+  }
+  if (!IsValidUtf8(draft.details))
+    return core::InvalidArgument(where + ": details is not valid UTF-8");
 
-  AuditEntry entry;
+  PreparedAuditDraft p;
+  p.entry.time = std::chrono::floor<core::Millis>(draft.time);
+  p.entry.actor = std::move(draft.actor);
+  p.entry.action = std::move(draft.action);
+  p.entry.subject = std::move(draft.subject);
+  p.entry.details = std::move(draft.details);
+  p.details_json = core::DumpJson(p.entry.details);
+  // The keys of HashedFields in byte order: action, actor, details, index, prev_hash, subject,
+  // time. Only index and prev_hash depend on the chain.
+  std::string& head = p.canonical_head;
+  head = "{\"action\":";
+  AppendCanonical(Json(p.entry.action), &head);
+  head += ",\"actor\":";
+  AppendCanonical(Json(p.entry.actor), &head);
+  head += ",\"details\":";
+  AppendCanonical(p.entry.details, &head);
+  head += ",\"index\":";
+  std::string& tail = p.canonical_tail;
+  tail = ",\"subject\":";
+  AppendCanonical(Json(p.entry.subject), &tail);
+  tail += ",\"time\":";
+  AppendCanonical(Json(core::FormatRfc3339(p.entry.time)), &tail);
+  tail += "}";
+  return p;
+}
+
+AuditEntry ChainPrepared(const AuditEntry* previous, const PreparedAuditDraft& prepared) {
+  AuditEntry entry = prepared.entry;
   entry.index = previous == nullptr ? 1 : previous->index + 1;
-  entry.time = std::chrono::floor<core::Millis>(draft.time);
-  entry.actor = std::move(draft.actor);
-  entry.action = std::move(draft.action);
-  entry.subject = std::move(draft.subject);
-  entry.details = std::move(draft.details);
   entry.prev_hash = previous == nullptr ? std::string(kGenesisHash) : previous->hash;
-  entry.hash = EntryHash(entry);
+  std::string text;
+  text.reserve(entry.prev_hash.size() + prepared.canonical_head.size() +
+               prepared.canonical_tail.size() + 100);
+  text += entry.prev_hash;
+  text += "\n";
+  text += prepared.canonical_head;
+  text += std::to_string(entry.index);
+  text += ",\"prev_hash\":\"";
+  text += entry.prev_hash;  // lowercase hex: nothing to escape
+  text += "\"";
+  text += prepared.canonical_tail;
+  entry.hash = core::Sha256Hex(text);
   return entry;
+}
+
+core::Result<AuditEntry> NextEntry(const AuditEntry* previous, AuditEntryDraft draft) {
+  AGENTD_ASSIGN_OR_RETURN(PreparedAuditDraft prepared, PrepareDraft(std::move(draft)));
+  return ChainPrepared(previous, prepared);
 }
 
 VerifyResult VerifyChain(const std::vector<AuditEntry>& entries) {

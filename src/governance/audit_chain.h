@@ -71,6 +71,19 @@ std::string EntryHash(const AuditEntry& entry);
 // a floating-point number anywhere in details, invalid UTF-8 in any string.
 core::Result<AuditEntry> NextEntry(const AuditEntry* previous, AuditEntryDraft draft);
 
+// A draft checked and serialized ahead of time, so that a single writer appending to the chain
+// only has to fill in index and prev_hash and hash a string: PrepareDraft does everything
+// NextEntry checks (same errors) and renders the canonical JSON around the two chain fields.
+struct PreparedAuditDraft {
+  AuditEntry entry;            // everything but index, prev_hash and hash; time in whole ms
+  std::string details_json;    // DumpJson(details), for storage
+  std::string canonical_head;  // {"action":...,"actor":...,"details":...,"index":
+  std::string canonical_tail;  // ,"subject":...,"time":"..."}
+};
+core::Result<PreparedAuditDraft> PrepareDraft(AuditEntryDraft draft);
+// The entry that follows `previous` (nullptr for the first): the same as NextEntry would give.
+AuditEntry ChainPrepared(const AuditEntry* previous, const PreparedAuditDraft& prepared);
+
 struct VerifyResult {
   bool ok = true;
   int64_t entries_checked = 0;  // entries found intact before the first problem (all if ok)

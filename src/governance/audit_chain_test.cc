@@ -177,6 +177,31 @@ TEST(AuditChainTest, EntryHashIsSha256OverPrevHashNewlineAndCanonicalFields) {
   EXPECT_EQ(entry->hash, core::Sha256Hex(std::string(kGenesisHash) + "\n" + canonical));
 }
 
+TEST(AuditChainTest, PreparedDraftsHashExactlyAsTheGenericCanonicalForm) {
+  AuditEntry previous;
+  previous.index = 41;
+  previous.hash = std::string(64, 'a');
+  AuditEntryDraft draft{
+      .time = core::TimePoint(std::chrono::microseconds(1'800'000'000'123'456)),
+      .actor = "k\u00e9y \"quoted\" \\ back",
+      .action = "run.submitted",
+      .subject = "",
+      .details = {{"z", {1, "two", nullptr, true}},
+                  {"a", {{"nested", "tab\there\nline \x01"}}},
+                  {"emoji", "\xf0\x9f\x99\x82"},
+                  {"n", -7}}};
+
+  auto prepared = PrepareDraft(draft);
+  ASSERT_TRUE(prepared.ok()) << prepared.error().message;
+  AuditEntry chained = ChainPrepared(&previous, *prepared);
+
+  EXPECT_EQ(chained.index, 42);
+  EXPECT_EQ(chained.prev_hash, previous.hash);
+  EXPECT_EQ(chained.hash, EntryHash(chained));
+  EXPECT_EQ(prepared->details_json, core::DumpJson(chained.details));
+  EXPECT_EQ(ChainPrepared(nullptr, *prepared).hash, EntryHash(ChainPrepared(nullptr, *prepared)));
+}
+
 TEST(AuditChainTest, NextEntryTruncatesTimeToMillisecondsSoStoredEntriesRehash) {
   AuditEntryDraft draft = Draft(1);
   draft.time += std::chrono::microseconds(999);

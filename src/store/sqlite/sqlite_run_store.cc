@@ -30,6 +30,7 @@ using core::Status;
 using core::TimePoint;
 using governance::AuditEntry;
 using governance::AuditEntryDraft;
+using governance::PreparedAuditDraft;
 using runs::Event;
 using runs::Phase;
 using runs::Run;
@@ -322,7 +323,7 @@ class WriterContext {
     if (next_seq_.size() > kMaxCachedRuns) next_seq_.clear();
   }
 
-  Result<CreateRunResult> Create(Run run, std::vector<AuditEntryDraft> audit) {
+  Result<CreateRunResult> Create(Run run, std::vector<Result<PreparedAuditDraft>> audit) {
     if (run.id.empty()) return core::InvalidArgument("run to create has no id");
     if (run.allowance_micros < 0) {
       return core::InvalidArgument("run " + run.id + " has a negative allowance (" +
@@ -380,8 +381,9 @@ class WriterContext {
                 .time = run.created_at};
     AGENTD_ASSIGN_OR_RETURN(event.seq, NextSeq(run.id, /*new_run=*/true));
     AGENTD_RETURN_IF_ERROR(InsertEvent(event));
-    for (AuditEntryDraft& draft : audit) {
-      AGENTD_RETURN_IF_ERROR(WriteAudit(std::move(draft), "creating run " + run.id));
+    for (Result<PreparedAuditDraft>& draft : audit) {
+      if (!draft.ok()) return std::move(draft).error().Wrap("creating run " + run.id);
+      AGENTD_RETURN_IF_ERROR(WritePrepared(*draft, "creating run " + run.id));
     }
     return CreateRunResult{.run = std::move(run), .created = true};
   }
@@ -641,18 +643,24 @@ class WriterContext {
   // UndoOperation moves it back if the operation rolls back later. `what` names the draft's
   // operation in errors.
   Result<AuditEntry> WriteAudit(AuditEntryDraft draft, std::string_view what) {
+    if (draft.time == TimePoint{}) draft.time = clock_.Now();
+    Result<PreparedAuditDraft> prepared = governance::PrepareDraft(std::move(draft));
+    if (!prepared.ok()) return std::move(prepared).error().Wrap(what);
+    return WritePrepared(*prepared, what);
+  }
+
+  // Chains a draft checked and serialized earlier (governance::PrepareDraft) to the head and
+  // inserts it: the writer only hashes one string per entry.
+  Result<AuditEntry> WritePrepared(const PreparedAuditDraft& prepared, std::string_view what) {
     if (!audit_undo_) audit_undo_.emplace(audit_head_);
     if (!audit_head_) {
       AGENTD_ASSIGN_OR_RETURN(audit_head_, LoadAuditHead(db_));
     }
-    if (draft.time == TimePoint{}) draft.time = clock_.Now();
     AuditEntry previous;
     previous.index = audit_head_->count;
     previous.hash = audit_head_->head_hash;
-    Result<AuditEntry> next =
-        governance::NextEntry(previous.index == 0 ? nullptr : &previous, std::move(draft));
-    if (!next.ok()) return std::move(next).error().Wrap(what);
-    const AuditEntry& entry = *next;
+    AuditEntry entry =
+        governance::ChainPrepared(previous.index == 0 ? nullptr : &previous, prepared);
     AGENTD_ASSIGN_OR_RETURN(Statement insert,
                             db_.Prepare(std::string("INSERT INTO audit_log (") + kAuditColumns +
                                         ") VALUES (" + Placeholders(8) + ")"));
@@ -661,15 +669,16 @@ class WriterContext {
     insert.BindText(3, entry.actor);
     insert.BindText(4, entry.action);
     insert.BindText(5, entry.subject);
-    insert.BindText(6, core::DumpJson(entry.details));
+    insert.BindText(6, prepared.details_json);
     insert.BindText(7, entry.prev_hash);
     insert.BindText(8, entry.hash);
     Status status = insert.Run();
     if (!status.ok()) {
-      return std::move(status).error().Wrap("append audit entry " + std::to_string(entry.index));
+      return std::move(status).error().Wrap(std::string(what) + ": append audit entry " +
+                                            std::to_string(entry.index));
     }
     audit_head_ = AuditHead{.count = entry.index, .head_hash = entry.hash};
-    return next;
+    return entry;
   }
 
   TimePoint StampTime(TimePoint t) const {
@@ -822,6 +831,8 @@ class SqliteRunStore::Impl {
     }
     thread_ = std::thread([this] { WriterLoop(); });
   }
+
+  core::TimePoint Now() const { return clock_.Now(); }
 
   ~Impl() {
     {
@@ -1045,9 +1056,16 @@ SqliteRunStore::~SqliteRunStore() = default;
 
 void SqliteRunStore::CreateRunAsync(runs::Run run, std::vector<AuditEntryDraft> audit,
                                     std::function<void(core::Result<CreateRunResult>)> done) {
+  // Checked and serialized here, on the caller's thread: the single writer only chains them.
+  std::vector<Result<PreparedAuditDraft>> prepared;
+  prepared.reserve(audit.size());
+  for (AuditEntryDraft& draft : audit) {
+    if (draft.time == TimePoint{}) draft.time = impl_->Now();
+    prepared.push_back(governance::PrepareDraft(std::move(draft)));
+  }
   impl_->Enqueue(std::make_unique<TypedWriteOp<CreateRunResult>>(
-      [run = std::move(run), audit = std::move(audit)](WriterContext& writer) mutable {
-        return writer.Create(std::move(run), std::move(audit));
+      [run = std::move(run), prepared = std::move(prepared)](WriterContext& writer) mutable {
+        return writer.Create(std::move(run), std::move(prepared));
       },
       std::move(done)));
 }
