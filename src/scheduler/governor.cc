@@ -242,14 +242,15 @@ std::vector<std::string> Governor::MatchingLocked(const OpenRun& open,
   return names;
 }
 
-const std::string& Governor::DigestLocked(const catalog::Snapshot& snapshot,
-                                          const resources::Agent& agent) {
-  if (digests_generation_ != snapshot.generation) {
-    digests_.clear();
-    digests_generation_ = snapshot.generation;
+const Governor::AgentPolicy& Governor::PolicyLocked(const catalog::Snapshot& snapshot,
+                                                    const resources::Agent& agent) {
+  if (policies_generation_ != snapshot.generation) {
+    policies_.clear();
+    policies_generation_ = snapshot.generation;
   }
-  auto it = digests_.find(agent.metadata.name);
-  if (it != digests_.end()) return it->second;
+  auto it = policies_.find(agent.metadata.name);
+  if (it != policies_.end()) return it->second;
+  AgentPolicy p;
   Json doc = {{"agent", resources::ToJson(agent)}};
   if (const resources::Model* model = snapshot.FindModel(agent.spec.model)) {
     doc["model"] = resources::ToJson(*model);
@@ -259,7 +260,13 @@ const std::string& Governor::DigestLocked(const catalog::Snapshot& snapshot,
     doc["agent"]["metadata"].erase(key);
     if (doc.contains("model")) doc["model"]["metadata"].erase(key);
   }
-  return digests_[agent.metadata.name] = core::Sha256Hex(governance::CanonicalJson(doc));
+  p.digest = core::Sha256Hex(governance::CanonicalJson(doc));
+  if (agent.spec.tier != 0) {
+    p.tier = governance::ResolveTierPolicy(agent.spec.tier, snapshot.tier_policies);
+    p.violations = governance::CheckAgentAgainstTier(agent, *p.tier);
+  }
+  p.effective = governance::Effective(agent, p.tier ? &*p.tier : nullptr);
+  return policies_.emplace(agent.metadata.name, std::move(p)).first->second;
 }
 
 Governor::Decision Governor::Admit(runs::Run& run, const catalog::Snapshot& snapshot) {
@@ -278,13 +285,11 @@ Governor::Decision Governor::Admit(runs::Run& run, const catalog::Snapshot& snap
   run.team = LabelOf(*agent, "team");
   run.cost_center = LabelOf(*agent, "cost-center");
   run.tier = agent->spec.tier;
-  run.config_digest = DigestLocked(snapshot, *agent);
-
-  std::optional<resources::TierPolicySpec> tier;
-  if (agent->spec.tier != 0) {
-    tier = governance::ResolveTierPolicy(agent->spec.tier, snapshot.tier_policies);
-    std::vector<governance::PolicyViolation> broken =
-        governance::CheckAgentAgainstTier(*agent, *tier);
+  // Digest, tier policy and effective limits are computed once per agent and catalog version.
+  const AgentPolicy& agent_policy = PolicyLocked(snapshot, *agent);
+  run.config_digest = agent_policy.digest;
+  {
+    const std::vector<governance::PolicyViolation>& broken = agent_policy.violations;
     if (!broken.empty()) {
       for (const auto& v : broken) violations_.WithLabels({run.agent, v.rule}).Inc();
       const governance::PolicyViolation& first = broken.front();
@@ -304,7 +309,7 @@ Governor::Decision Governor::Admit(runs::Run& run, const catalog::Snapshot& snap
       return d;
     }
   }
-  const governance::EffectivePolicy policy = governance::Effective(*agent, tier ? &*tier : nullptr);
+  const governance::EffectivePolicy& policy = agent_policy.effective;
   run.allowance_micros = policy.max_cost_per_run;
 
   OpenRun open;
@@ -392,7 +397,7 @@ Governor::Decision Governor::Admit(runs::Run& run, const catalog::Snapshot& snap
     }
     run.approval_expires_at = now + policy.approval_timeout;
   }
-  UpdateBudgetGaugesLocked();
+  UpdateBudgetGaugesLocked(run.budgets);
   d.audit.insert(d.audit.begin(), Draft(now, Actor(run), "run.submitted", run.id,
                                         {{"agent", run.agent},
                                          {"source", runs::SourceName(run.source)},
@@ -425,7 +430,7 @@ void Governor::ReserveForApproval(runs::Run& run, const catalog::Snapshot& snaps
   open.reservation = *id;
   open.budgets = names;
   run.budgets = std::move(names);
-  UpdateBudgetGaugesLocked();
+  UpdateBudgetGaugesLocked(open.budgets);
 }
 
 Governor::UsageEffects Governor::OnUsage(const runs::Run& run, MicroUsd cost) {
@@ -471,7 +476,7 @@ Governor::UsageEffects Governor::OnUsage(const runs::Run& run, MicroUsd cost) {
     const governance::BudgetState* s = ledger_.Find(name);
     if (within && s->spent > s->limit) note(name, "exceeded", "budget.exceeded");
   }
-  UpdateBudgetGaugesLocked();
+  UpdateBudgetGaugesLocked(it->second.budgets);
   return effects;
 }
 
@@ -487,12 +492,22 @@ void Governor::Release(std::string_view run_id) {
   auto it = open_.find(run_id);
   if (it == open_.end()) return;
   if (it->second.reservation != 0) (void)ledger_.Release(it->second.reservation);
+  const std::vector<std::string> touched = std::move(it->second.budgets);
   open_.erase(it);
-  UpdateBudgetGaugesLocked();
+  UpdateBudgetGaugesLocked(touched);
 }
 
 void Governor::CountViolation(std::string_view agent, std::string_view rule) {
   violations_.WithLabels({std::string(agent), std::string(rule)}).Inc();
+}
+
+void Governor::UpdateBudgetGaugesLocked(const std::vector<std::string>& names) {
+  for (const std::string& name : names) {
+    const governance::BudgetState* s = ledger_.Find(name);
+    if (s == nullptr) continue;
+    budget_spent_.WithLabels({name}).Set(core::ToUsdDouble(s->spent));
+    budget_reserved_.WithLabels({name}).Set(core::ToUsdDouble(s->reserved));
+  }
 }
 
 void Governor::UpdateBudgetGaugesLocked() {

@@ -27,6 +27,7 @@
 #include "governance/audit_chain.h"
 #include "governance/budget_ledger.h"
 #include "governance/budget_period.h"
+#include "governance/policy.h"
 #include "runs/run.h"
 #include "store/run_store.h"
 #include "telemetry/metrics.h"
@@ -120,8 +121,18 @@ class Governor {
   void RollPeriodsLocked();
   std::vector<std::string> MatchingLocked(const OpenRun& run,
                                           const catalog::Snapshot& snapshot) const;
-  const std::string& DigestLocked(const catalog::Snapshot& snapshot, const resources::Agent& agent);
+  // What admission needs to know of an agent, derived from one catalog generation.
+  struct AgentPolicy {
+    std::string digest;  // SHA-256 of the agent's and its model's canonical JSON
+    std::optional<resources::TierPolicySpec> tier;
+    std::vector<governance::PolicyViolation> violations;
+    governance::EffectivePolicy effective;
+  };
+  const AgentPolicy& PolicyLocked(const catalog::Snapshot& snapshot, const resources::Agent& agent);
+  // Every budget gauge from scratch (after a rebuild or a period roll-over)...
   void UpdateBudgetGaugesLocked();
+  // ... or only spent and reserved of the budgets a reservation touched.
+  void UpdateBudgetGaugesLocked(const std::vector<std::string>& names);
   void LoadMonthlyCostsLocked();
 
   store::RunStore& store_;
@@ -145,8 +156,8 @@ class Governor {
   governance::BudgetLedger ledger_;
   std::map<std::string, BudgetRuntime, std::less<>> budgets_;
   std::map<std::string, OpenRun, std::less<>> open_;
-  std::map<std::string, std::string, std::less<>> digests_;  // agent -> config digest
-  uint64_t digests_generation_ = 0;
+  std::map<std::string, AgentPolicy, std::less<>> policies_;  // by agent name
+  uint64_t policies_generation_ = 0;
   // Spend of the current UTC month, for the *_monthly_cost gauges.
   core::TimePoint month_end_;
   std::map<std::string, core::MicroUsd, std::less<>> agent_month_;
