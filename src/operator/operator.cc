@@ -1,0 +1,132 @@
+#include "operator/operator.h"
+
+#include <unistd.h>
+
+#include "core/env.h"
+#include "core/log.h"
+
+namespace agentd::operator_ {
+
+namespace {
+
+core::Result<std::chrono::milliseconds> DurationVar(const char* name,
+                                                    std::chrono::milliseconds fallback) {
+  auto text = core::GetEnv(name);
+  if (!text) return fallback;
+  return core::ParseDuration(*text, name);
+}
+
+std::string HostName() {
+  char buffer[256] = {};
+  if (gethostname(buffer, sizeof(buffer) - 1) != 0 || buffer[0] == '\0') return "agentd";
+  return buffer;
+}
+
+}  // namespace
+
+core::Result<OperatorConfig> OperatorConfigFromEnv() {
+  OperatorConfig config;
+  auto ns = core::GetEnv("K8S_NAMESPACE");
+  if (!ns) return core::InvalidArgument("K8S_NAMESPACE must be set for the operator");
+  config.ns = *ns;
+  config.identity = core::GetEnv("POD_NAME").value_or(HostName());
+  if (auto election = core::GetEnv("OPERATOR_LEADER_ELECTION")) {
+    if (*election == "true" || *election == "1") {
+      config.leader_election = true;
+    } else if (*election == "false" || *election == "0") {
+      config.leader_election = false;
+    } else {
+      return core::InvalidArgument("OPERATOR_LEADER_ELECTION must be true or false, got \"" +
+                                   *election + "\"");
+    }
+  }
+  if (auto workers = core::GetEnv("OPERATOR_WORKERS")) {
+    AGENTD_ASSIGN_OR_RETURN(int64_t n, core::ParseInt(*workers, 1, 64, "OPERATOR_WORKERS"));
+    config.reconciler.workers = static_cast<int>(n);
+  }
+  AGENTD_ASSIGN_OR_RETURN(config.reconciler.status_coalesce,
+                          DurationVar("OPERATOR_STATUS_COALESCE", std::chrono::seconds(1)));
+  AGENTD_ASSIGN_OR_RETURN(config.leader.lease_duration,
+                          DurationVar("OPERATOR_LEASE_DURATION", config.leader.lease_duration));
+  AGENTD_ASSIGN_OR_RETURN(config.leader.renew_deadline,
+                          DurationVar("OPERATOR_RENEW_DEADLINE", config.leader.renew_deadline));
+  AGENTD_ASSIGN_OR_RETURN(config.leader.retry_period,
+                          DurationVar("OPERATOR_RETRY_PERIOD", config.leader.retry_period));
+  return config;
+}
+
+std::unique_ptr<KubernetesCatalogSource> MakeKubernetesCatalogSource(
+    kube::KubeClient& client, catalog::Catalog& catalog, const OperatorConfig& config,
+    std::function<void(const catalog::Snapshot&)> on_change) {
+  KubernetesCatalogOptions options;
+  options.ns = config.ns;
+  options.write_status = !config.leader_election;
+  options.on_change = std::move(on_change);
+  return std::make_unique<KubernetesCatalogSource>(client, catalog, std::move(options));
+}
+
+core::Result<std::unique_ptr<Operator>> Operator::Create(RunReconcilerDeps deps,
+                                                         OperatorConfig config,
+                                                         OperatorLeaderHooks hooks,
+                                                         KubernetesCatalogSource* catalog_source) {
+  if (config.ns.empty()) return core::InvalidArgument("the operator needs a namespace");
+  std::unique_ptr<Operator> op(new Operator());
+  config.reconciler.ns = config.ns;
+  config.leader.lease_namespace = config.ns;
+  config.leader.identity = config.identity;
+  op->config_ = config;
+  op->hooks_ = std::move(hooks);
+  op->catalog_source_ = catalog_source;
+  op->reconciler_ = std::make_unique<RunReconciler>(deps, config.reconciler);
+  if (config.leader_election) {
+    Operator* self = op.get();
+    // The reconciler is started and stopped here (not by OperatorLeader) so that the catalog
+    // source and the hooks follow the same order.
+    AGENTD_ASSIGN_OR_RETURN(
+        op->leader_,
+        OperatorLeader::Create(deps.client, deps.clock, config.leader, /*reconciler=*/nullptr,
+                               {.on_started_leading = [self] { self->StartedLeading(); },
+                                .on_stopped_leading = [self] { self->StoppedLeading(); },
+                                .on_new_leader = op->hooks_.on_new_leader}));
+  }
+  return op;
+}
+
+Operator::~Operator() { Stop(); }
+
+void Operator::StartedLeading() {
+  leading_.store(true);
+  reconciler_->Start();
+  if (catalog_source_ != nullptr) catalog_source_->SetWriteStatus(true);
+  if (hooks_.on_started_leading) hooks_.on_started_leading();
+}
+
+void Operator::StoppedLeading() {
+  if (hooks_.on_stopped_leading) hooks_.on_stopped_leading();
+  if (catalog_source_ != nullptr) catalog_source_->SetWriteStatus(false);
+  reconciler_->Stop();
+  leading_.store(false);
+}
+
+void Operator::Start() {
+  core::LogInfo("operator: starting", {{"namespace", config_.ns},
+                                       {"identity", config_.identity},
+                                       {"leaderElection", config_.leader_election}});
+  if (leader_) {
+    leader_->Start();
+  } else {
+    StartedLeading();
+  }
+}
+
+void Operator::Stop() {
+  if (leader_) {
+    leader_->Stop();
+  } else if (leading_.load()) {
+    StoppedLeading();
+  }
+}
+
+bool Operator::IsLeader() const { return leading_.load(); }
+
+}  // namespace agentd::operator_
