@@ -87,6 +87,18 @@ core::Result<ServeConfig> LoadServeConfig(const ServeFlags& flags) {
     }
   }
   if (auto v = core::GetEnv("TZDIR"); v && !v->empty()) c.zoneinfo_dir = *v;
+  c.executor = !flags.executor.empty() ? flags.executor
+                                       : core::GetEnv("AGENTD_EXECUTOR").value_or(c.executor);
+  if (c.executor != "local" && c.executor != "kubernetes") {
+    return core::InvalidArgument("--executor (AGENTD_EXECUTOR): \"" + c.executor.substr(0, 20) +
+                                 "\" is not local or kubernetes");
+  }
+  c.catalog =
+      !flags.catalog.empty() ? flags.catalog : core::GetEnv("AGENTD_CATALOG").value_or(c.catalog);
+  if (c.catalog != "dir" && c.catalog != "kubernetes") {
+    return core::InvalidArgument("--catalog (AGENTD_CATALOG): \"" + c.catalog.substr(0, 20) +
+                                 "\" is not dir or kubernetes");
+  }
   return c;
 }
 

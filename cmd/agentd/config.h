@@ -30,11 +30,13 @@ struct ServeConfig {
   std::chrono::seconds audit_checkpoint_interval{600};  // AGENTD_AUDIT_CHECKPOINT_INTERVAL
   bool allow_self_approval = false;                     // AGENTD_ALLOW_SELF_APPROVAL
   std::string zoneinfo_dir = "/usr/share/zoneinfo";     // TZDIR
+  std::string executor = "local";  // --executor / AGENTD_EXECUTOR: local | kubernetes
+  std::string catalog = "dir";     // --catalog / AGENTD_CATALOG: dir | kubernetes
 };
 
 // The flag values as given (empty = not given).
 struct ServeFlags {
-  std::string config_dir, data_dir, listen;
+  std::string config_dir, data_dir, listen, executor, catalog;
 };
 
 core::Result<ServeConfig> LoadServeConfig(const ServeFlags& flags);

@@ -6,10 +6,13 @@
 //   agentd migrate  applies the store's schema migrations and exits
 //   agentd crds     prints the CustomResourceDefinitions of the object kinds
 //   agentd version
+#include <atomic>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <mutex>
+#include <optional>
 #include <thread>
 
 #include <CLI/CLI.hpp>
@@ -27,8 +30,12 @@
 #include "cmd/agentd/config.h"
 #include "core/ids.h"
 #include "core/log.h"
+#include "exec/kubernetes/job_executor.h"
 #include "exec/local/local_process_executor.h"
+#include "kube/config.h"
+#include "kube/http_kube_client.h"
 #include "net/http_server.h"
+#include "operator/operator.h"
 #include "resources/schema.h"
 #include "runner/runner_main.h"
 #include "scheduler/scheduler.h"
@@ -132,18 +139,52 @@ int Serve(const ServeFlags& flags) {
   catalog::Catalog catalog;
   // Every accepted catalog change is audited (what changed, with its digest).
   std::shared_ptr<const catalog::Snapshot> audited;
-  auto audit_catalog = [&store = **store, &audited, &clock](const catalog::Snapshot& next) {
+  std::function<void()> on_catalog_change;  // set once the operator exists
+  std::mutex catalog_mu;
+  auto audit_catalog = [&](const catalog::Snapshot& next) {
+    std::lock_guard lock(catalog_mu);
     auto drafts = audit::CatalogChangeAudit(audited.get(), next, clock.Now());
     audited = std::make_shared<const catalog::Snapshot>(next);
-    if (drafts.empty()) return;
-    if (auto wrote = store.AppendAudit(std::move(drafts)); !wrote.ok()) {
-      core::LogError("cannot audit a catalog change", {{"error", wrote.error().message}});
+    if (!drafts.empty()) {
+      if (auto wrote = (*store)->AppendAudit(std::move(drafts)); !wrote.ok()) {
+        core::LogError("cannot audit a catalog change", {{"error", wrote.error().message}});
+      }
     }
+    if (on_catalog_change) on_catalog_change();
   };
-  catalog::DirectoryCatalogSource source(
-      config.config_dir, catalog, {.debounce = config.reload_debounce, .on_change = audit_catalog});
-  if (auto started = source.Start(); !started.ok()) {
-    return Fail(kExitUsage, started.error(), "cannot load the objects in --config");
+
+  // Kubernetes: one client for the catalog, the operator and the executor.
+  std::unique_ptr<kube::HttpKubeClient> kube_client;
+  std::optional<operator_::OperatorConfig> operator_config;
+  if (config.executor == "kubernetes" || config.catalog == "kubernetes") {
+    auto kube_config = kube::LoadDefaultConfig();
+    if (!kube_config.ok()) {
+      return Fail(kExitUsage, kube_config.error(),
+                  "cannot find a Kubernetes API (in-cluster service account or KUBECONFIG)");
+    }
+    kube_client = kube::HttpKubeClient::Connect(std::move(*kube_config));
+  }
+  std::unique_ptr<catalog::CatalogSource> source;
+  operator_::KubernetesCatalogSource* kube_source = nullptr;
+  if (config.catalog == "kubernetes") {
+    auto loaded_config = operator_::OperatorConfigFromEnv();
+    if (!loaded_config.ok())
+      return Fail(kExitUsage, loaded_config.error(), "bad operator settings");
+    operator_config = std::move(*loaded_config);
+    auto made = operator_::MakeKubernetesCatalogSource(*kube_client, catalog, *operator_config,
+                                                       audit_catalog);
+    kube_source = made.get();
+    source = std::move(made);
+  } else {
+    source = std::make_unique<catalog::DirectoryCatalogSource>(
+        config.config_dir, catalog,
+        catalog::DirectoryCatalogOptions{.debounce = config.reload_debounce,
+                                         .on_change = audit_catalog});
+  }
+  if (auto started = source->Start(); !started.ok()) {
+    return Fail(kExitUsage, started.error(),
+                config.catalog == "kubernetes" ? "cannot load the objects from the cluster"
+                                               : "cannot load the objects in --config");
   }
 
   bus::MemoryBus bus;
@@ -156,25 +197,94 @@ int Serve(const ServeFlags& flags) {
                                     {.checkpoint_interval = config.audit_checkpoint_interval});
   audit_service.Start();
 
-  scheduler::Scheduler scheduler(**store, catalog, bus, registry, clock,
-                                 {.global_concurrency = config.worker_concurrency,
-                                  .workspace_root = config.workspace_dir,
-                                  .allow_self_approval = config.allow_self_approval,
-                                  .governor = {.zoneinfo_dir = config.zoneinfo_dir}});
-
-  std::string self = std::filesystem::read_symlink("/proc/self/exe", ec).string();
-  auto executor = exec::local::LocalProcessExecutor::Create({.runner_path = self,
-                                                             .workspace_root = config.workspace_dir,
-                                                             .state_dir = config.data_dir,
-                                                             .stop_grace = config.stop_grace},
-                                                            scheduler, clock);
-  if (!executor.ok()) return Fail(kExitFailure, executor.error(), "cannot start the executor");
-  scheduler.SetExecutor(executor->get());
-  if (auto recovered = scheduler.Recover(); !recovered.ok()) {
-    scheduler.Shutdown();
-    return Fail(kExitFailure, recovered.error(), "cannot recover runs from the store");
+  std::unique_ptr<exec::Executor> executor;
+  exec::kubernetes::StuckPodGrace pod_grace;
+  std::optional<exec::kubernetes::JobExecutorOptions> job_options;
+  if (config.executor == "kubernetes") {
+    auto options = exec::kubernetes::JobExecutorOptionsFromEnv();
+    if (!options.ok()) return Fail(kExitUsage, options.error(), "bad Kubernetes executor settings");
+    options->snapshot = [&catalog] { return catalog.Current(); };
+    pod_grace = options->grace;
+    job_options = std::move(*options);
   }
-  scheduler.Start();
+  scheduler::Scheduler::Options scheduler_options{
+      .global_concurrency = config.worker_concurrency,
+      .workspace_root = config.workspace_dir,
+      .allow_self_approval = config.allow_self_approval,
+      .governor = {.zoneinfo_dir = config.zoneinfo_dir}};
+  if (job_options) {
+    // A pod may wait for its image or a node longer than a process takes to start; the executor
+    // reports those itself once its grace has passed.
+    scheduler_options.start_timeout =
+        std::max(pod_grace.pending, pod_grace.unschedulable) + std::chrono::seconds(60);
+  }
+  scheduler::Scheduler scheduler(**store, catalog, bus, registry, clock, scheduler_options);
+
+  if (job_options) {
+    auto created = exec::kubernetes::KubernetesJobExecutor::Create(std::move(*job_options),
+                                                                   *kube_client, scheduler, clock);
+    if (!created.ok()) return Fail(kExitFailure, created.error(), "cannot start the executor");
+    if (!(*created)->WaitForSync(std::chrono::seconds(30))) {
+      core::LogWarn("the Job and Pod watches did not sync within 30s; going on");
+    }
+    executor = std::move(*created);
+  } else {
+    std::string self = std::filesystem::read_symlink("/proc/self/exe", ec).string();
+    auto created =
+        exec::local::LocalProcessExecutor::Create({.runner_path = self,
+                                                   .workspace_root = config.workspace_dir,
+                                                   .state_dir = config.data_dir,
+                                                   .stop_grace = config.stop_grace},
+                                                  scheduler, clock);
+    if (!created.ok()) return Fail(kExitFailure, created.error(), "cannot start the executor");
+    executor = std::move(*created);
+  }
+  scheduler.SetExecutor(executor.get());
+
+  // Only the leader dispatches. Without the operator (or without leader election) that is this
+  // process from the start; with it, the scheduler starts when the Lease is won, and losing the
+  // Lease ends the process (the next start is a standby), so two never dispatch at once.
+  std::atomic<bool> scheduler_started{false};
+  auto start_scheduler = [&]() -> core::Status {
+    if (scheduler_started.exchange(true)) return core::Ok();
+    AGENTD_RETURN_IF_ERROR(scheduler.Recover());
+    scheduler.Start();
+    core::LogInfo("scheduler started");
+    return core::Ok();
+  };
+  std::unique_ptr<operator_::Operator> op;
+  if (operator_config) {
+    auto made = operator_::Operator::Create(
+        {.client = *kube_client, .runs = scheduler, .store = **store, .bus = bus, .clock = clock},
+        *operator_config,
+        {.on_started_leading =
+             [&] {
+               if (auto started = start_scheduler(); !started.ok()) {
+                 core::LogError("cannot recover runs from the store; stopping",
+                                {{"error", started.error().message}});
+                 ::kill(::getpid(), SIGTERM);
+               }
+             },
+         .on_stopped_leading =
+             [] {
+               core::LogWarn("lost the operator Lease; stopping so a standby can take over");
+               ::kill(::getpid(), SIGTERM);
+             }},
+        kube_source);
+    if (!made.ok()) return Fail(kExitUsage, made.error(), "cannot set up the operator");
+    op = std::move(*made);
+    {
+      std::lock_guard lock(catalog_mu);
+      on_catalog_change = [&op] { op->reconciler().ResyncPending(); };
+    }
+  }
+  if (!operator_config || !operator_config->leader_election) {
+    if (auto started = start_scheduler(); !started.ok()) {
+      scheduler.Shutdown();
+      return Fail(kExitFailure, started.error(), "cannot recover runs from the store");
+    }
+  }
+  if (op) op->Start();
 
   server::ApiServer api({.runs = scheduler,
                          .store = **store,
@@ -188,16 +298,19 @@ int Serve(const ServeFlags& flags) {
   auto http = net::HttpServer::Listen(
       {.host = config.host, .port = config.port, .threads = config.http_threads}, api.Handler());
   if (!http.ok()) {
+    if (op) op->Stop();
     scheduler.Shutdown();
     return Fail(kExitFailure, http.error(), "cannot listen");
   }
   std::string host =
       config.host.find(':') != std::string::npos ? "[" + config.host + "]" : config.host;
   std::string url = "http://" + host + ":" + std::to_string((*http)->port());
-  core::LogInfo("listening", {{"url", url},
-                              {"config", config.config_dir},
-                              {"data", config.data_dir},
-                              {"workers", config.worker_concurrency}});
+  core::LogInfo("listening",
+                {{"url", url},
+                 {"config", config.catalog == "kubernetes" ? "kubernetes" : config.config_dir},
+                 {"executor", config.executor},
+                 {"data", config.data_dir},
+                 {"workers", config.worker_concurrency}});
   std::cout << "agentd " << kVersion << " listening on " << url << "\n" << std::flush;
 
   std::thread waiter([&] {
@@ -208,8 +321,9 @@ int Serve(const ServeFlags& flags) {
   });
   (*http)->Run();
   waiter.join();
+  if (op) op->Stop();    // releases the Lease
   scheduler.Shutdown();  // runners keep running; the next start re-adopts them
-  source.Stop();
+  source->Stop();
   audit_service.Stop();  // signs a last checkpoint
   core::LogInfo("stopped");
   return 0;
@@ -244,6 +358,14 @@ int main(int argc, char** argv) {
   serve->add_option("--data", serve_flags.data_dir,
                     "Data directory: SQLite database, run journals, admin.key. Env AGENTD_DATA. "
                     "Default: data");
+  serve->add_option("--executor", serve_flags.executor,
+                    "local: each run is a process on this machine (default); kubernetes: each "
+                    "run is a batch/v1 Job in K8S_NAMESPACE (env AGENTD_EXECUTOR; see "
+                    "docs/kubernetes.md)");
+  serve->add_option("--catalog", serve_flags.catalog,
+                    "dir: objects from --config (default); kubernetes: Models, Agents, ... and "
+                    "Run custom resources from K8S_NAMESPACE, with the operator (env "
+                    "AGENTD_CATALOG)");
   serve->add_option("--listen", serve_flags.listen,
                     "HOST:PORT to serve HTTP on (port 0 picks one). Env PORT sets the port. "
                     "Default: 127.0.0.1:8080");

@@ -204,10 +204,16 @@ core::Result<std::unique_ptr<AgentdServer>> AgentdServer::Start(Options options)
       {"LOG_LEVEL", "info"},
   };
   for (auto& [k, v] : options.env) env[k] = v;
-  s->process_ = Process::Start(
-      {.argv = {BinaryPath("cmd/agentd/agentd"), "serve", "--config", options.config_dir, "--data",
-                options.data_dir, "--listen", "127.0.0.1:0"},
-       .env = env});
+  std::vector<std::string> argv = {BinaryPath("cmd/agentd/agentd"),
+                                   "serve",
+                                   "--config",
+                                   options.config_dir,
+                                   "--data",
+                                   options.data_dir,
+                                   "--listen",
+                                   "127.0.0.1:0"};
+  argv.insert(argv.end(), options.extra_args.begin(), options.extra_args.end());
+  s->process_ = Process::Start({.argv = argv, .env = env});
   auto out = s->process_->WaitForOutput("\"msg\":\"listening\"", std::chrono::seconds(20));
   if (!out.ok()) return out.error();
   std::string text = *out;

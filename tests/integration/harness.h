@@ -77,6 +77,7 @@ class AgentdServer {
     std::string data_dir;    // reused across restarts when given
     std::map<std::string, std::string> env;
     std::string api_key = "test-key-0123456789";
+    std::vector<std::string> extra_args;  // after `serve --config ... --data ... --listen ...`
   };
   static core::Result<std::unique_ptr<AgentdServer>> Start(Options options);
 
