@@ -360,8 +360,8 @@ int main(int argc, char** argv) {
                     "Default: data");
   serve->add_option("--executor", serve_flags.executor,
                     "local: each run is a process on this machine (default); kubernetes: each "
-                    "run is a batch/v1 Job in K8S_NAMESPACE (env AGENTD_EXECUTOR; see "
-                    "docs/kubernetes.md)");
+                    "run is a batch/v1 Job in EXECUTOR_NAMESPACE (default K8S_NAMESPACE; env "
+                    "AGENTD_EXECUTOR; see docs/kubernetes.md)");
   serve->add_option("--catalog", serve_flags.catalog,
                     "dir: objects from --config (default); kubernetes: Models, Agents, ... and "
                     "Run custom resources from K8S_NAMESPACE, with the operator (env "

@@ -9,9 +9,11 @@ namespace agentd::operator_ {
 
 namespace {
 
-core::Result<std::chrono::milliseconds> DurationVar(const char* name,
+using EnvLookup = std::function<std::optional<std::string>(const char* name)>;
+
+core::Result<std::chrono::milliseconds> DurationVar(const EnvLookup& get, const char* name,
                                                     std::chrono::milliseconds fallback) {
-  auto text = core::GetEnv(name);
+  auto text = get(name);
   if (!text) return fallback;
   return core::ParseDuration(*text, name);
 }
@@ -25,12 +27,19 @@ std::string HostName() {
 }  // namespace
 
 core::Result<OperatorConfig> OperatorConfigFromEnv() {
+  return OperatorConfigFromEnv([](const char* name) { return core::GetEnv(name); });
+}
+
+core::Result<OperatorConfig> OperatorConfigFromEnv(const EnvLookup& get) {
   OperatorConfig config;
-  auto ns = core::GetEnv("K8S_NAMESPACE");
+  auto ns = get("K8S_NAMESPACE");
   if (!ns) return core::InvalidArgument("K8S_NAMESPACE must be set for the operator");
   config.ns = *ns;
-  config.identity = core::GetEnv("POD_NAME").value_or(HostName());
-  if (auto election = core::GetEnv("OPERATOR_LEADER_ELECTION")) {
+  // The executor runs Jobs there (exec/kubernetes JobExecutorOptionsFromEnv reads the same
+  // variable) and their pods read the Models' Secrets there.
+  config.secret_namespace = get("EXECUTOR_NAMESPACE").value_or("");
+  config.identity = get("POD_NAME").value_or(HostName());
+  if (auto election = get("OPERATOR_LEADER_ELECTION")) {
     if (*election == "true" || *election == "1") {
       config.leader_election = true;
     } else if (*election == "false" || *election == "0") {
@@ -40,18 +49,18 @@ core::Result<OperatorConfig> OperatorConfigFromEnv() {
                                    *election + "\"");
     }
   }
-  if (auto workers = core::GetEnv("OPERATOR_WORKERS")) {
+  if (auto workers = get("OPERATOR_WORKERS")) {
     AGENTD_ASSIGN_OR_RETURN(int64_t n, core::ParseInt(*workers, 1, 64, "OPERATOR_WORKERS"));
     config.reconciler.workers = static_cast<int>(n);
   }
   AGENTD_ASSIGN_OR_RETURN(config.reconciler.status_coalesce,
-                          DurationVar("OPERATOR_STATUS_COALESCE", std::chrono::seconds(1)));
-  AGENTD_ASSIGN_OR_RETURN(config.leader.lease_duration,
-                          DurationVar("OPERATOR_LEASE_DURATION", config.leader.lease_duration));
-  AGENTD_ASSIGN_OR_RETURN(config.leader.renew_deadline,
-                          DurationVar("OPERATOR_RENEW_DEADLINE", config.leader.renew_deadline));
+                          DurationVar(get, "OPERATOR_STATUS_COALESCE", std::chrono::seconds(1)));
+  AGENTD_ASSIGN_OR_RETURN(config.leader.lease_duration, DurationVar(get, "OPERATOR_LEASE_DURATION",
+                                                                    config.leader.lease_duration));
+  AGENTD_ASSIGN_OR_RETURN(config.leader.renew_deadline, DurationVar(get, "OPERATOR_RENEW_DEADLINE",
+                                                                    config.leader.renew_deadline));
   AGENTD_ASSIGN_OR_RETURN(config.leader.retry_period,
-                          DurationVar("OPERATOR_RETRY_PERIOD", config.leader.retry_period));
+                          DurationVar(get, "OPERATOR_RETRY_PERIOD", config.leader.retry_period));
   return config;
 }
 
@@ -60,6 +69,7 @@ std::unique_ptr<KubernetesCatalogSource> MakeKubernetesCatalogSource(
     std::function<void(const catalog::Snapshot&)> on_change) {
   KubernetesCatalogOptions options;
   options.ns = config.ns;
+  options.secret_namespace = config.secret_namespace;
   options.write_status = !config.leader_election;
   options.on_change = std::move(on_change);
   return std::make_unique<KubernetesCatalogSource>(client, catalog, std::move(options));

@@ -20,6 +20,7 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "catalog/snapshot.h"
@@ -34,6 +35,10 @@ namespace agentd::operator_ {
 struct OperatorConfig {
   std::string ns;        // K8S_NAMESPACE: Runs, catalog objects and the Lease live here
   std::string identity;  // POD_NAME, else the host name
+  // EXECUTOR_NAMESPACE: where runs execute, so where the catalog source checks Models'
+  // spec.apiKey.secretRef Secrets (the Job's pod mounts them there). Empty = each Model's own
+  // namespace (runs execute in K8S_NAMESPACE).
+  std::string secret_namespace;
   bool leader_election = true;
   RunReconcilerOptions reconciler;  // ns is set from `ns`
   OperatorLeaderOptions leader;     // lease_namespace and identity are set from the above
@@ -41,6 +46,8 @@ struct OperatorConfig {
 
 // Reads:
 //   K8S_NAMESPACE              required
+//   EXECUTOR_NAMESPACE         where runs execute and Models' Secrets are read; default: none
+//                              (a Model's Secret is read in the Model's namespace)
 //   POD_NAME                   default: the host name
 //   OPERATOR_LEADER_ELECTION   true|false, default true
 //   OPERATOR_WORKERS           1-64, default 2
@@ -48,9 +55,13 @@ struct OperatorConfig {
 //   OPERATOR_LEASE_DURATION, OPERATOR_RENEW_DEADLINE, OPERATOR_RETRY_PERIOD   15s, 10s, 2s
 // kInvalidArgument naming the variable.
 core::Result<OperatorConfig> OperatorConfigFromEnv();
+// The same with a lookup function (tests); get(name) returns nullopt for unset or empty.
+core::Result<OperatorConfig> OperatorConfigFromEnv(
+    const std::function<std::optional<std::string>(const char* name)>& get);
 
-// The catalog source of `--catalog kubernetes` in config.ns. With leader election it starts
-// without writing statuses (Operator turns that on while leading).
+// The catalog source of `--catalog kubernetes` in config.ns, checking Models' Secrets in
+// config.secret_namespace. With leader election it starts without writing statuses (Operator
+// turns that on while leading).
 std::unique_ptr<KubernetesCatalogSource> MakeKubernetesCatalogSource(
     kube::KubeClient& client, catalog::Catalog& catalog, const OperatorConfig& config,
     std::function<void(const catalog::Snapshot&)> on_change = {});

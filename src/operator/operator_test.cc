@@ -1,7 +1,10 @@
 #include "operator/operator.h"
 
 #include <cstdlib>
+#include <map>
 #include <memory>
+#include <optional>
+#include <string>
 
 #include <gtest/gtest.h>
 
@@ -61,6 +64,53 @@ TEST(OperatorConfigFromEnvTest, NamesTheVariableThatIsWrong) {
   auto bad = OperatorConfigFromEnv();
   ASSERT_FALSE(bad.ok());
   EXPECT_NE(bad.error().message.find("OPERATOR_LEADER_ELECTION"), std::string::npos);
+}
+
+auto Env(std::map<std::string, std::string> vars) {
+  return [vars = std::move(vars)](const char* name) -> std::optional<std::string> {
+    auto it = vars.find(name);
+    if (it == vars.end() || it->second.empty()) return std::nullopt;
+    return it->second;
+  };
+}
+
+TEST(OperatorConfigFromEnvTest, ChecksModelSecretsInTheNamespaceRunsExecuteIn) {
+  auto apart = OperatorConfigFromEnv(
+      Env({{"K8S_NAMESPACE", "agentd-system"}, {"EXECUTOR_NAMESPACE", "agentd-runs"}}));
+  ASSERT_TRUE(apart.ok()) << apart.error().message;
+  EXPECT_EQ(apart->ns, "agentd-system");  // Runs, catalog objects, the Lease
+  EXPECT_EQ(apart->secret_namespace, "agentd-runs");
+
+  auto shared = OperatorConfigFromEnv(Env({{"K8S_NAMESPACE", "agentd"}}));
+  ASSERT_TRUE(shared.ok()) << shared.error().message;
+  EXPECT_EQ(shared->secret_namespace, "");  // each Model's own namespace
+
+  auto no_control_plane = OperatorConfigFromEnv(Env({{"EXECUTOR_NAMESPACE", "agentd-runs"}}));
+  ASSERT_FALSE(no_control_plane.ok());
+  EXPECT_NE(no_control_plane.error().message.find("K8S_NAMESPACE"), std::string::npos);
+}
+
+TEST(OperatorConfigFromEnvTest, TheLookupFunctionReadsEveryVariable) {
+  auto config = OperatorConfigFromEnv(Env({{"K8S_NAMESPACE", "agentd-system"},
+                                           {"POD_NAME", "agentd-0"},
+                                           {"OPERATOR_LEADER_ELECTION", "false"},
+                                           {"OPERATOR_WORKERS", "3"},
+                                           {"OPERATOR_STATUS_COALESCE", "0"},
+                                           {"OPERATOR_LEASE_DURATION", "20s"},
+                                           {"OPERATOR_RENEW_DEADLINE", "12s"},
+                                           {"OPERATOR_RETRY_PERIOD", "3s"}}));
+  ASSERT_TRUE(config.ok()) << config.error().message;
+  EXPECT_EQ(config->identity, "agentd-0");
+  EXPECT_FALSE(config->leader_election);
+  EXPECT_EQ(config->reconciler.workers, 3);
+  EXPECT_EQ(config->reconciler.status_coalesce, 0ms);
+  EXPECT_EQ(config->leader.lease_duration, 20s);
+  EXPECT_EQ(config->leader.renew_deadline, 12s);
+  EXPECT_EQ(config->leader.retry_period, 3s);
+  auto bad = OperatorConfigFromEnv(
+      Env({{"K8S_NAMESPACE", "agentd-system"}, {"OPERATOR_RETRY_PERIOD", "often"}}));
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.error().message.find("OPERATOR_RETRY_PERIOD"), std::string::npos);
 }
 
 class OperatorTest : public kube::test::FakeClusterTest {
@@ -138,6 +188,48 @@ TEST_F(OperatorTest, TheElectedReplicaReconcilesRunsAndWritesCatalogStatus) {
   EXPECT_FALSE((*op)->IsLeader());
   EXPECT_FALSE((*op)->reconciler().running());
   source->Stop();
+}
+
+TEST_F(OperatorTest, TheCatalogLooksForModelSecretsWhereRunsExecute) {
+  auto secret = [](const std::string& ns) {
+    return Json{{"apiVersion", "v1"},
+                {"kind", "Secret"},
+                {"metadata", {{"name", "openai"}, {"namespace", ns}}},
+                {"data", {{"api-key", "c2VjcmV0"}}}};
+  };
+  server_->Seed("agentd.dev", "v1alpha1", "models",
+                {{"apiVersion", "agentd.dev/v1alpha1"},
+                 {"kind", "Model"},
+                 {"metadata", {{"name", "hosted"}, {"namespace", "agentd"}}},
+                 {"spec",
+                  {{"provider", "openai"},
+                   {"model", "gpt-4o"},
+                   {"apiKey", {{"secretRef", {{"name", "openai"}, {"key", "api-key"}}}}}}}});
+  // In the control plane's namespace only, where no pod could mount it: not good enough.
+  server_->Seed("", "v1", "secrets", secret("agentd"));
+  auto config = Config(/*leader_election=*/false);
+  config.secret_namespace = "agentd-runs";
+  auto ready = [&] {
+    auto object = server_->Get("agentd.dev", "models", "agentd", "hosted");
+    if (!object || !object->contains("status")) return std::string();
+    const Json* c = FindCondition((*object)["status"]["conditions"], "Ready");
+    return c == nullptr
+               ? std::string()
+               : (*c)["status"].get<std::string>() + "/" + (*c)["reason"].get<std::string>();
+  };
+  auto source = MakeKubernetesCatalogSource(*client_, catalog_, config);
+  ASSERT_TRUE(source->Start().ok());
+  ASSERT_TRUE(Eventually([&] { return ready() == "False/SecretKeyMissing"; })) << ready();
+  EXPECT_EQ(catalog_.Current()->FindModel("hosted"), nullptr);
+  source->Stop();
+
+  server_->Seed("", "v1", "secrets", secret("agentd-runs"));
+  catalog::Catalog catalog;
+  auto again = MakeKubernetesCatalogSource(*client_, catalog, config);
+  ASSERT_TRUE(again->Start().ok());
+  ASSERT_TRUE(Eventually([&] { return ready() == "True/InCatalog"; })) << ready();
+  EXPECT_NE(catalog.Current()->FindModel("hosted"), nullptr);
+  again->Stop();
 }
 
 TEST_F(OperatorTest, WithoutLeaderElectionItLeadsAtOnce) {

@@ -53,7 +53,7 @@ inline constexpr char kAgentTeamLabel[] = "team";
 inline constexpr char kAgentCostCenterLabel[] = "cost-center";
 
 struct JobOptions {
-  std::string namespace_;       // where runs execute (K8S_NAMESPACE); required
+  std::string namespace_;       // where runs execute (EXECUTOR_NAMESPACE); required
   std::string image;            // agentd image with the runner; an Agent's spec.image overrides it
   std::string service_account;  // empty = the namespace's default
   int64_t ttl_seconds_after_finished = 3600;

@@ -146,7 +146,16 @@ core::Result<JobExecutorOptions> JobExecutorOptionsFromEnv(
     return core::Ok();
   };
   JobOptions& job = options.job;
-  AGENTD_RETURN_IF_ERROR(required("K8S_NAMESPACE", &job.namespace_));
+  // Runs belong in a namespace of their own (EXECUTOR_NAMESPACE): whoever can create Jobs in a
+  // namespace can read its Secrets. Without it they share the control plane's (K8S_NAMESPACE).
+  if (auto runs_ns = get("EXECUTOR_NAMESPACE")) {
+    job.namespace_ = *runs_ns;
+  } else if (auto control_ns = get("K8S_NAMESPACE")) {
+    job.namespace_ = *control_ns;
+  } else {
+    return core::InvalidArgument(
+        "EXECUTOR_NAMESPACE or K8S_NAMESPACE is required by the Kubernetes executor");
+  }
   AGENTD_RETURN_IF_ERROR(required("EXECUTOR_IMAGE", &job.image));
   AGENTD_RETURN_IF_ERROR(required("AGENTD_API_URL", &job.api_url));
   if (job.api_url.rfind("http://", 0) != 0 && job.api_url.rfind("https://", 0) != 0) {
@@ -183,7 +192,8 @@ core::Result<std::unique_ptr<KubernetesJobExecutor>> KubernetesJobExecutor::Crea
     JobExecutorOptions options, kube::KubeClient& client, ExecutionListener& listener,
     const core::Clock& clock) {
   if (options.job.namespace_.empty()) {
-    return core::InvalidArgument("Kubernetes executor: no namespace (K8S_NAMESPACE)");
+    return core::InvalidArgument(
+        "Kubernetes executor: no namespace (EXECUTOR_NAMESPACE or K8S_NAMESPACE)");
   }
   if (options.job.api_url.empty()) {
     return core::InvalidArgument("Kubernetes executor: no API URL for pods (AGENTD_API_URL)");

@@ -93,7 +93,10 @@ struct JobExecutorOptions {
 };
 
 // From the environment (docs/kubernetes.md, "The executor"):
-//   K8S_NAMESPACE (required)          where runs execute
+//   EXECUTOR_NAMESPACE                where runs execute: Jobs, their Secrets, pods and Events
+//                                     (default K8S_NAMESPACE; one of the two is required). Keep
+//                                     it apart from the control plane's namespace.
+//   K8S_NAMESPACE                     the control plane's namespace (the operator's)
 //   EXECUTOR_IMAGE (required)         the agentd image with the runner
 //   AGENTD_API_URL (required)         the URL pods reach agentd's API at
 //   EXECUTOR_SERVICE_ACCOUNT          the pods' service account (default: the namespace's)

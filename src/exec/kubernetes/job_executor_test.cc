@@ -585,6 +585,37 @@ TEST(JobExecutorOptionsFromEnvTest, NamesWhatIsMissingOrWrong) {
   EXPECT_EQ(defaults->grace.pending, 300s);
 }
 
+TEST(JobExecutorOptionsFromEnvTest, RunsInTheExecutorNamespaceApartFromTheControlPlane) {
+  std::map<std::string, std::string> vars = {{"K8S_NAMESPACE", "agentd-system"},
+                                             {"EXECUTOR_NAMESPACE", "agentd-runs"},
+                                             {"EXECUTOR_IMAGE", "agentd:1"},
+                                             {"AGENTD_API_URL", "http://agentd:8080"}};
+  auto apart = JobExecutorOptionsFromEnv(Env(vars));
+  ASSERT_TRUE(apart.ok()) << apart.error().message;
+  EXPECT_EQ(apart->job.namespace_, "agentd-runs");
+
+  vars.erase("K8S_NAMESPACE");  // the executor alone does not need the control plane's
+  auto runs_only = JobExecutorOptionsFromEnv(Env(vars));
+  ASSERT_TRUE(runs_only.ok()) << runs_only.error().message;
+  EXPECT_EQ(runs_only->job.namespace_, "agentd-runs");
+}
+
+TEST(JobExecutorOptionsFromEnvTest, FallsBackToTheControlPlaneNamespace) {
+  auto shared = JobExecutorOptionsFromEnv(Env({{"K8S_NAMESPACE", "agentd"},
+                                               {"EXECUTOR_NAMESPACE", ""},  // empty = unset
+                                               {"EXECUTOR_IMAGE", "agentd:1"},
+                                               {"AGENTD_API_URL", "http://agentd:8080"}}));
+  ASSERT_TRUE(shared.ok()) << shared.error().message;
+  EXPECT_EQ(shared->job.namespace_, "agentd");
+
+  auto neither = JobExecutorOptionsFromEnv(
+      Env({{"EXECUTOR_IMAGE", "agentd:1"}, {"AGENTD_API_URL", "http://agentd:8080"}}));
+  ASSERT_FALSE(neither.ok());
+  EXPECT_EQ(neither.error().code, core::ErrorCode::kInvalidArgument);
+  EXPECT_NE(neither.error().message.find("EXECUTOR_NAMESPACE"), std::string::npos);
+  EXPECT_NE(neither.error().message.find("K8S_NAMESPACE"), std::string::npos);
+}
+
 TEST(KubernetesJobExecutorCreateTest, RefusesOptionsThatCannotWork) {
   httpclient::CurlHttpTransport transport;
   kube::KubeConfig config;
