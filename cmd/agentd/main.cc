@@ -387,6 +387,11 @@ int main(int argc, char** argv) {
       "                      grew (default 10m; one more at shutdown)\n"
       "  AGENTD_ALLOW_SELF_APPROVAL  true lets the submitter of a run approve it (default false)\n"
       "  TZDIR               time zone database for Budget timeZone (default /usr/share/zoneinfo)\n"
+      "  Kubernetes (--executor/--catalog kubernetes; docs/kubernetes.md): KUBECONFIG (else the\n"
+      "  in-cluster service account), K8S_NAMESPACE (objects, Runs, the Lease),\n"
+      "  EXECUTOR_NAMESPACE (Jobs; default K8S_NAMESPACE), EXECUTOR_IMAGE, AGENTD_API_URL (how\n"
+      "  pods reach this API), EXECUTOR_SERVICE_ACCOUNT, UPLOADS_PVC_NAME, MODELS_CACHE_PVC,\n"
+      "  POD_NAME, OPERATOR_LEADER_ELECTION, OPERATOR_STATUS_COALESCE\n"
       "  the env var each Model's apiKey names (e.g. OPENAI_API_KEY) is passed to its runners");
 
   runner::RunnerOptions runner_options;
