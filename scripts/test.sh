@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh Debian 12 machine: installs what is missing, builds, runs.
-#   1. unit tests under AddressSanitizer + UndefinedBehaviorSanitizer (build/asan)
-#   2. every test (unit + integration with the real binaries) on a release build (build/release)
+#   1. every unit test under AddressSanitizer + UndefinedBehaviorSanitizer (build/asan)
+#   2. the integration tests (the real agentd, agentctl and runner over HTTP) on a release build
+#      (build/release); only what they need is built there, the unit tests ran in step 1
 #   3. a short libFuzzer run of the request parsers when clang is available
 # CI (.ci/run) calls exactly this script.
 set -euo pipefail
@@ -18,11 +19,11 @@ echo "== asan: unit tests"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
   ctest --test-dir build/asan -L unit --output-on-failure -j "$jobs"
 
-echo "== release: configure + build"
-cmake --preset release -DAGENTD_BUILD_TESTS=ON >/dev/null
-cmake --build build/release -j "$jobs"
-echo "== release: all tests"
-ctest --test-dir build/release --output-on-failure -j "$jobs"
+echo "== release: configure + build the binaries and the integration tests"
+cmake --preset release -DAGENTD_BUILD_TESTS=ON -DAGENTD_BUILD_BENCH=OFF >/dev/null
+cmake --build build/release --target agentd agentctl fake-model-server integration_test -j "$jobs"
+echo "== release: integration tests"
+ctest --test-dir build/release -L integration --output-on-failure -j "$jobs"
 
 if command -v clang++ >/dev/null 2>&1 && [[ -f tests/fuzz/CMakeLists.txt ]]; then
   echo "== fuzz: request parsers (short run)"
