@@ -471,7 +471,12 @@ TEST_F(JobExecutorTest, StartReplacesTheJobOfAnEarlierAttempt) {
   auto first = executor_->Start(Request("run-retry", 1));
   ASSERT_TRUE(first.ok());
   SetJobCondition("run-retry", "Failed", "BackoffLimitExceeded");
+  // No pod was ever seen: the executor waits pod_status_wait for one, then goes by the Job.
+  ASSERT_TRUE(Eventually([&] { return executor_->RecheckAt("run-retry").has_value(); }));
+  clock_.Advance(std::chrono::seconds(10));
+  executor_->Wake();
   ASSERT_TRUE(WaitForExits(1));
+  EXPECT_EQ(listener_.exits()[0].exit.reason, "BackoffLimitExceeded");
 
   auto second = executor_->Start(Request("run-retry", 2));
   ASSERT_TRUE(second.ok()) << second.error().message;

@@ -248,6 +248,9 @@ AttemptStatus EvaluateAttempt(const Json& job, const std::vector<Json>& pods, co
       out.exit = std::move(*chosen_exit);
       return out;
     }
+    // Jobs and pods come on separate watches: a pod not seen yet, or not seen terminated yet,
+    // may still say why (OOMKilled, Evicted). The executor waits a little for it.
+    if (pods.empty()) out.pod_status_pending = true;
     for (const Json& pod : pods) {
       const std::string phase = Str(Field(pod, "status"), "phase");
       if (phase != "Failed" && phase != "Succeeded") out.pod_status_pending = true;
