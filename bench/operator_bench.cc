@@ -52,9 +52,10 @@ double Seconds(Clock::time_point since) {
 }
 
 // Wraps the fake run service: every run it creates is moved along a schedule by a driver thread.
-class DrivenRunService final : public scheduler::RunService {
+class DrivenRunService final : public operator_::test::ForwardingRunService {
  public:
-  DrivenRunService(operator_::test::FakeRunService& inner) : inner_(inner) {
+  explicit DrivenRunService(operator_::test::FakeRunService& inner)
+      : ForwardingRunService(inner), fake_(inner) {
     driver_ = std::thread([this] { Drive(); });
   }
   ~DrivenRunService() override {
@@ -89,19 +90,6 @@ class DrivenRunService final : public scheduler::RunService {
       done(std::move(created));
     });
   }
-  core::Result<runs::Run> Cancel(std::string_view id, std::string_view caller) override {
-    return inner_.Cancel(id, caller);
-  }
-  core::Result<runs::Run> Approve(std::string_view a, std::string_view b,
-                                  std::string_view c) override {
-    return inner_.Approve(a, b, c);
-  }
-  core::Result<runs::Run> Reject(std::string_view a, std::string_view b,
-                                 std::string_view c) override {
-    return inner_.Reject(a, b, c);
-  }
-  core::Json Budgets() override { return inner_.Budgets(); }
-  scheduler::SchedulerStats Stats() const override { return inner_.Stats(); }
 
  private:
   struct Step {
@@ -125,17 +113,17 @@ class DrivenRunService final : public scheduler::RunService {
       }
       steps_.pop();
       lock.unlock();
-      auto moved = inner_.MoveTo(next.run_id, next.phase, "", "done",
-                                 next.phase == runs::Phase::kRunning
-                                     ? Json{{"job", "run-" + next.run_id.substr(4, 12)}}
-                                     : Json::object());
+      auto moved = fake_.MoveTo(next.run_id, next.phase, "", "done",
+                                next.phase == runs::Phase::kRunning
+                                    ? Json{{"job", "run-" + next.run_id.substr(4, 12)}}
+                                    : Json::object());
       if (!moved.ok()) std::cerr << "move " << next.run_id << ": " << moved.error().message << "\n";
       lock.lock();
       if (next.phase == runs::Phase::kSucceeded) ++finished_;
     }
   }
 
-  operator_::test::FakeRunService& inner_;
+  operator_::test::FakeRunService& fake_;  // the same object as inner_, for MoveTo
   mutable std::mutex mu_;
   std::condition_variable cv_;
   std::priority_queue<Step, std::vector<Step>, std::greater<Step>> steps_;

@@ -152,4 +152,32 @@ class FakeRunService final : public scheduler::RunService {
   std::vector<scheduler::SubmitRequest> requests_;
 };
 
+// A RunService that forwards every call to another one; a test or bench overrides only the
+// calls it wants to change.
+class ForwardingRunService : public scheduler::RunService {
+ public:
+  explicit ForwardingRunService(scheduler::RunService& inner) : inner_(inner) {}
+
+  void SubmitAsync(scheduler::SubmitRequest request,
+                   std::function<void(core::Result<store::CreateRunResult>)> done) override {
+    inner_.SubmitAsync(std::move(request), std::move(done));
+  }
+  core::Result<runs::Run> Cancel(std::string_view id, std::string_view caller) override {
+    return inner_.Cancel(id, caller);
+  }
+  core::Result<runs::Run> Approve(std::string_view id, std::string_view approver,
+                                  std::string_view reason) override {
+    return inner_.Approve(id, approver, reason);
+  }
+  core::Result<runs::Run> Reject(std::string_view id, std::string_view approver,
+                                 std::string_view reason) override {
+    return inner_.Reject(id, approver, reason);
+  }
+  core::Json Budgets() override { return inner_.Budgets(); }
+  scheduler::SchedulerStats Stats() const override { return inner_.Stats(); }
+
+ protected:
+  scheduler::RunService& inner_;
+};
+
 }  // namespace agentd::operator_::test

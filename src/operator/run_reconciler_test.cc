@@ -270,9 +270,9 @@ TEST_F(RunReconcilerTest, FastPhaseChangesCoalesceIntoOneStatusWrite) {
 TEST_F(RunReconcilerTest, ATransientSubmissionFailureIsRetried) {
   // A store that is down makes SubmitAsync fail with kUnavailable; the key is retried with
   // backoff, and once the service answers the run is created once.
-  class FlakyService final : public scheduler::RunService {
+  class FlakyService final : public test::ForwardingRunService {
    public:
-    explicit FlakyService(scheduler::RunService& inner) : inner_(inner) {}
+    using ForwardingRunService::ForwardingRunService;
     void SubmitAsync(scheduler::SubmitRequest request,
                      std::function<void(core::Result<store::CreateRunResult>)> done) override {
       if (failures_left_-- > 0) {
@@ -281,22 +281,8 @@ TEST_F(RunReconcilerTest, ATransientSubmissionFailureIsRetried) {
       }
       inner_.SubmitAsync(std::move(request), std::move(done));
     }
-    core::Result<runs::Run> Cancel(std::string_view id, std::string_view caller) override {
-      return inner_.Cancel(id, caller);
-    }
-    core::Result<runs::Run> Approve(std::string_view a, std::string_view b,
-                                    std::string_view c) override {
-      return inner_.Approve(a, b, c);
-    }
-    core::Result<runs::Run> Reject(std::string_view a, std::string_view b,
-                                   std::string_view c) override {
-      return inner_.Reject(a, b, c);
-    }
-    core::Json Budgets() override { return inner_.Budgets(); }
-    scheduler::SchedulerStats Stats() const override { return inner_.Stats(); }
 
    private:
-    scheduler::RunService& inner_;
     std::atomic<int> failures_left_{2};
   };
   FlakyService flaky(*service_);

@@ -14,6 +14,7 @@
 #include "bus/memory_bus.h"
 #include "exec/local/local_process_executor.h"
 #include "scheduler/scheduler.h"
+#include "scheduler/scheduler_test_fixture.h"
 #include "scheduler/test_catalog.h"
 #include "store/sqlite/sqlite_run_store.h"
 
@@ -81,28 +82,9 @@ class SchedulerWithLocalExecutorTest : public ::testing::Test {
     return created.ok() ? created->run.id : "";
   }
 
-  // Waits for the run to reach `phase`, woken by the events the scheduler publishes.
   runs::Run WaitForPhase(const std::string& id, Phase phase) {
-    std::mutex m;
-    std::condition_variable cv;
-    int changes = 0;
-    auto sub = bus_.Subscribe(id, [&](const runs::Event&) {
-      std::lock_guard lock(m);
-      ++changes;
-      cv.notify_all();
-    });
-    const auto deadline = std::chrono::steady_clock::now() + kWait;
-    int seen = 0;
-    for (;;) {
-      runs::Run run = *store_->GetRun(id);
-      if (run.phase == phase) return run;
-      std::unique_lock lock(m);
-      if (!cv.wait_until(lock, deadline, [&] { return changes != seen; })) {
-        ADD_FAILURE() << "run stayed " << runs::PhaseName(run.phase) << ": " << run.message;
-        return run;
-      }
-      seen = changes;
-    }
+    return fixtures::WaitForStoredRun(
+        bus_, *store_, id, [phase](const runs::Run& r) { return r.phase == phase; }, kWait);
   }
 
   std::vector<std::string> EventTypes(const std::string& id) {

@@ -149,6 +149,36 @@ inline RunnerEvent Event(int64_t seq, std::string type, Json data) {
   return {.seq = seq, .type = std::move(type), .data = std::move(data), .time = {}};
 }
 
+// Waits until the stored run `id` satisfies `done`, woken by the events published for it on
+// `bus` (which follow the commits); fails the test after `wait`.
+template <typename Pred>
+runs::Run WaitForStoredRun(bus::Bus& bus, store::RunStore& store, const std::string& id, Pred done,
+                           std::chrono::milliseconds wait = kWait) {
+  std::mutex m;
+  std::condition_variable cv;
+  int changes = 0;
+  auto sub = bus.Subscribe(id, [&](const runs::Event&) {
+    std::lock_guard lock(m);
+    ++changes;
+    cv.notify_all();
+  });
+  const auto deadline = std::chrono::steady_clock::now() + wait;
+  int seen = 0;
+  for (;;) {
+    auto stored = store.GetRun(id);
+    EXPECT_TRUE(stored.ok()) << stored.error().message;
+    runs::Run run = stored.ok() ? *stored : runs::Run{};
+    if (done(run)) return run;
+    std::unique_lock lock(m);
+    if (!cv.wait_until(lock, deadline, [&] { return changes != seen; })) {
+      ADD_FAILURE() << "run " << id << " stayed " << runs::PhaseName(run.phase) << " ("
+                    << run.reason << ": " << run.message << ")";
+      return run;
+    }
+    seen = changes;
+  }
+}
+
 class SchedulerTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -212,31 +242,10 @@ class SchedulerTest : public ::testing::Test {
     return run.ok() ? *run : runs::Run{};
   }
 
-  // Waits until the stored run satisfies `done`, woken by the phase events the scheduler
-  // publishes (which follow the commits).
+  // Waits until the stored run satisfies `done` (see WaitForStoredRun).
   template <typename Pred>
   runs::Run WaitForRun(const std::string& id, Pred done) {
-    std::mutex m;
-    std::condition_variable cv;
-    int changes = 0;
-    auto sub = bus_.Subscribe(id, [&](const runs::Event&) {
-      std::lock_guard lock(m);
-      ++changes;
-      cv.notify_all();
-    });
-    const auto deadline = std::chrono::steady_clock::now() + kWait;
-    int seen = 0;
-    for (;;) {
-      runs::Run run = Get(id);
-      if (done(run)) return run;
-      std::unique_lock lock(m);
-      if (!cv.wait_until(lock, deadline, [&] { return changes != seen; })) {
-        ADD_FAILURE() << "run " << id << " stayed " << runs::PhaseName(run.phase) << " ("
-                      << run.reason << ": " << run.message << ")";
-        return run;
-      }
-      seen = changes;
-    }
+    return WaitForStoredRun(bus_, *store_, id, done);
   }
   runs::Run WaitForPhase(const std::string& id, Phase phase) {
     return WaitForRun(id, [phase](const runs::Run& r) { return r.phase == phase; });
