@@ -176,7 +176,8 @@ TEST_F(OperatorTest, TheElectedReplicaReconcilesRunsAndWritesCatalogStatus) {
   ASSERT_TRUE(op.ok()) << op.error().message;
   (*op)->Start();
   ASSERT_TRUE(Eventually([&] { return (*op)->IsLeader(); }));
-  EXPECT_EQ(started, 1);
+  // The hook runs on the elector's thread just after the Lease is won.
+  EXPECT_TRUE(Eventually([&] { return started.load() == 1; }));
   ASSERT_TRUE(Eventually([&] { return ModelReady() == "True"; }));
   server_->Seed("agentd.dev", "v1alpha1", "runs", RunCr("fix-1"));
   ASSERT_TRUE(Eventually([&] { return !RunIdOf("fix-1").empty(); }));
