@@ -7,6 +7,7 @@
 #   bench/run.sh submit       durable submissions/s: agentd vs FastAPI+SQLite vs Express+SQLite
 #   bench/run.sh startup|dispatch|followers
 #   bench/run.sh operator     API writes per Run custom resource against the fake API server
+#   bench/run.sh failover     standby takeover after the leader is killed (3 x 15 s lease, 10 x 3 s)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -16,7 +17,7 @@ conns="${BENCH_CONNECTIONS:-64}"
 
 scripts/bootstrap.sh bench
 cmake --preset release -DAGENTD_BUILD_TESTS=ON >/dev/null
-cmake --build build/release --target agentd agentctl agentd_bench operator_bench -j "$(nproc)" >/dev/null
+cmake --build build/release --target agentd agentctl agentd_bench operator_bench lease_failover -j "$(nproc)" >/dev/null
 export AGENTD_BUILD_DIR="$root/build/release" AGENTD_SOURCE_DIR="$root"
 
 echo "# machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(free -g | awk '/Mem:/{print $2}') GiB, kernel $(uname -r)"
@@ -69,10 +70,15 @@ case "$what" in
   submit) bench_submit ;;
   startup|dispatch|followers) build/release/bench/agentd_bench "$what" ;;
   operator) build/release/bench/operator_bench 1000 ;;
+  failover)
+    build/release/bench/lease_failover 3 15000
+    build/release/bench/lease_failover 10 3000
+    ;;
   all)
     bench_submit
     for b in startup dispatch followers; do build/release/bench/agentd_bench "$b"; done
     build/release/bench/operator_bench 1000
+    build/release/bench/lease_failover 10 3000
     ;;
-  *) echo "usage: $0 [all|submit|startup|dispatch|followers|operator]" >&2; exit 2 ;;
+  *) echo "usage: $0 [all|submit|startup|dispatch|followers|operator|failover]" >&2; exit 2 ;;
 esac

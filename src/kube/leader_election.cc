@@ -1,11 +1,17 @@
 #include "kube/leader_election.h"
 
+#include <algorithm>
+
 #include "core/log.h"
+#include "core/time.h"
 
 namespace agentd::kube {
 namespace {
 
 using core::Json;
+
+// Upper bound of how early a takeover may start (a slow API server does not make it start early).
+constexpr std::chrono::milliseconds kMaxTakeoverLead{100};
 
 int64_t CeilSeconds(std::chrono::milliseconds d) { return (d.count() + 999) / 1000; }
 
@@ -38,6 +44,11 @@ core::Status ValidateLeaderElectionOptions(const LeaderElectionOptions& options)
   if (options.retry_period >= options.renew_deadline) {
     return core::InvalidArgument(
         "leader election: retry period must be shorter than the renew deadline");
+  }
+  if (options.renew_deadline + options.retry_period >= options.lease_duration) {
+    return core::InvalidArgument(
+        "leader election: renew deadline + retry period must be shorter than the lease duration "
+        "(a leader that cannot renew must have stopped before its lease expires)");
   }
   return core::Ok();
 }
@@ -87,12 +98,32 @@ void LeaderElector::ObserveLocked(const Record& record) {
   if (callbacks_.on_new_leader) callbacks_.on_new_leader(record.holder);
 }
 
+void LeaderElector::StampObservation(std::chrono::steady_clock::time_point now) {
+  observed_at_ = now;
+  const auto held_for = observed_->lease_duration_seconds > 0
+                            ? std::chrono::milliseconds(observed_->lease_duration_seconds * 1000)
+                            : options_.lease_duration;
+  const auto latest = now + held_for;
+  const auto earliest = now + options_.renew_deadline + options_.retry_period;
+  expires_at_ = latest;
+  auto renewed = core::ParseRfc3339(observed_->renew_time);
+  if (renewed.ok()) {
+    auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(*renewed + held_for - clock_.Now());
+    expires_at_ = std::clamp(now + left, earliest, latest);
+  }
+}
+
 bool LeaderElector::TryAcquireOrRenew() {
   const auto now = clock_.SteadyNow();
   const std::string now_text = FormatMicroTime(clock_.Now());
   const int64_t duration_seconds = CeilSeconds(options_.lease_duration);
 
   auto current = client_.Get(ref_);
+  // Get + Update take about two of these: a takeover starts that much before the expiry, so the
+  // new leader holds the Lease when the old lease runs out, not one round trip later.
+  const auto round_trip = clock_.SteadyNow() - now;
+  takeover_lead_ = std::min<std::chrono::steady_clock::duration>(2 * round_trip, kMaxTakeoverLead);
   if (!current.ok()) {
     if (current.error().code != core::ErrorCode::kNotFound) {
       core::LogWarn("leader election: reading the lease failed",
@@ -103,7 +134,7 @@ bool LeaderElector::TryAcquireOrRenew() {
     auto created = client_.Create(ref_.gvr, ref_.ns, LeaseObject(record, ""));
     if (!created.ok()) return false;  // another candidate created it first
     ObserveLocked(record);
-    observed_at_ = now;
+    StampObservation(now);
     return true;
   }
 
@@ -113,13 +144,10 @@ bool LeaderElector::TryAcquireOrRenew() {
                 SpecInt(spec, "leaseTransitions")};
   if (!observed_.has_value() || *observed_ != record) {
     ObserveLocked(record);
-    observed_at_ = now;
+    StampObservation(now);
   }
-  auto held_for = record.lease_duration_seconds > 0
-                      ? std::chrono::milliseconds(record.lease_duration_seconds * 1000)
-                      : options_.lease_duration;
   if (!record.holder.empty() && record.holder != options_.identity &&
-      observed_at_ + held_for > now) {
+      expires_at_ > now + takeover_lead_) {
     return false;  // someone else holds a lease that has not expired
   }
 
@@ -140,7 +168,7 @@ bool LeaderElector::TryAcquireOrRenew() {
     return false;
   }
   ObserveLocked(next);
-  observed_at_ = now;
+  StampObservation(now);
   return true;
 }
 
@@ -166,6 +194,12 @@ std::chrono::milliseconds LeaderElector::Step() {
            {"reason", taken ? "lease taken by another holder" : "renew deadline passed"}});
       if (callbacks_.on_stopped_leading) callbacks_.on_stopped_leading();
     }
+  }
+  if (!ours && observed_.has_value() && !observed_->holder.empty() &&
+      observed_->holder != options_.identity && expires_at_ > now + takeover_lead_) {
+    auto until_expiry =
+        std::chrono::ceil<std::chrono::milliseconds>(expires_at_ - takeover_lead_ - now);
+    return std::min(options_.retry_period, until_expiry);
   }
   return options_.retry_period;
 }

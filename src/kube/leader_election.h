@@ -2,13 +2,21 @@
 // (client-go's leaderelection with a LeaseLock).
 //
 // A candidate reads the Lease; it takes it when there is none, when the holder is empty, or when
-// the holder has not changed the record for leaseDurationSeconds as measured on the candidate's
-// own monotonic clock since it first saw that record (so clock skew between nodes does not
-// matter). Writes are conditional on the resourceVersion read (409 -> the attempt failed, try
-// again after retry_period). The leader renews every retry_period; when it could not renew for
-// renew_deadline it stops leading (renew_deadline < lease_duration, so it has stopped before any
-// standby can take over). On Stop the leader gives the Lease up (holder "", duration 1 s), so a
-// standby takes over at its next attempt instead of after the lease duration.
+// the holder's lease has expired. Expiry is renewTime + leaseDurationSeconds, read on the
+// candidate's clock, but never earlier than renew_deadline + retry_period after the candidate
+// first saw that record, and never later than leaseDurationSeconds after it (client-go's rule,
+// which ignores renewTime). The lower bound is what makes trusting renewTime safe: a leader stops
+// leading at most renew_deadline + retry_period after its last successful renewal, and that
+// renewal happened before the candidate saw it, so a leader whose clock runs behind cannot be
+// overtaken while it still leads; a leader whose clock runs ahead only delays the takeover. A
+// standby sleeps until the expiry instead of the next retry, and starts its takeover two API
+// round trips (at most 100 ms) early, so with agreeing clocks it holds the Lease when the
+// leader's last renewal runs out (safe: the leader stopped leading seconds before). Writes are
+// conditional on the resourceVersion read (409 -> the attempt failed, try again after
+// retry_period). The leader renews every retry_period; when it could not renew for renew_deadline
+// it stops leading (renew_deadline + retry_period < lease_duration is required). On Stop the leader
+// gives the Lease up (holder "", duration 1 s), so a standby takes over at its next attempt instead
+// of after the lease duration.
 //
 // Two ways to drive it: Start()/Stop() run the loop on a thread (waits through the Sleeper,
 // cancelled by Stop), or a test calls Step() itself with a FakeClock. Callbacks run on the thread
@@ -42,7 +50,7 @@ struct LeaderElectionOptions {
 };
 
 // kInvalidArgument naming the field: empty names, non-positive durations,
-// renew_deadline >= lease_duration, retry_period >= renew_deadline.
+// renew_deadline + retry_period >= lease_duration.
 core::Status ValidateLeaderElectionOptions(const LeaderElectionOptions& options);
 
 struct LeaderCallbacks {
@@ -62,7 +70,8 @@ class LeaderElector {
   LeaderElector& operator=(const LeaderElector&) = delete;
 
   // One attempt to acquire or renew the Lease, firing callbacks on a change of leadership.
-  // Returns how long to wait before the next attempt (retry_period).
+  // Returns how long to wait before the next attempt: retry_period, or less when another
+  // holder's lease expires sooner.
   std::chrono::milliseconds Step();
   // Gives the Lease up if we hold it and fires on_stopped_leading if we were leading.
   void Release();
@@ -91,6 +100,8 @@ class LeaderElector {
   bool TryAcquireOrRenew();
   core::Json LeaseObject(const Record& record, const std::string& resource_version) const;
   void ObserveLocked(const Record& record);
+  // Sets observed_at_ = now and expires_at_ for the observed record.
+  void StampObservation(std::chrono::steady_clock::time_point now);
 
   KubeClient& client_;
   const core::Clock& clock_;
@@ -103,6 +114,8 @@ class LeaderElector {
   std::atomic<bool> leading_{false};
   std::optional<Record> observed_;
   std::chrono::steady_clock::time_point observed_at_{};
+  std::chrono::steady_clock::time_point expires_at_{};   // of observed_, when another holds it
+  std::chrono::steady_clock::duration takeover_lead_{};  // 2x the last Get's round trip, capped
   std::chrono::steady_clock::time_point last_renew_{};
   mutable std::mutex leader_mu_;
   std::string leader_;

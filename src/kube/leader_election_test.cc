@@ -44,6 +44,19 @@ struct Candidate {
   std::atomic<int> stopped{0};
 };
 
+// Another node's clock: the same monotonic time, a wall clock off by `offset`.
+class SkewedClock final : public core::Clock {
+ public:
+  SkewedClock(const core::Clock& base, std::chrono::milliseconds offset)
+      : base_(base), offset_(offset) {}
+  core::TimePoint Now() const override { return base_.Now() + offset_; }
+  std::chrono::steady_clock::time_point SteadyNow() const override { return base_.SteadyNow(); }
+
+ private:
+  const core::Clock& base_;
+  std::chrono::milliseconds offset_;
+};
+
 class LeaderElectionTest : public test::FakeClusterTest {
  protected:
   std::unique_ptr<Candidate> MakeCandidate(const std::string& identity,
@@ -128,14 +141,17 @@ TEST_F(LeaderElectionTest, StandbyTakesOverOnlyAfterTheLeaseDurationWhenTheLeade
     b->elector->Step();
     EXPECT_FALSE(b->elector->IsLeader());
   }
-  // Then it dies (no more steps). The standby waits a full lease duration from the last change
-  // it observed.
-  clock_.Advance(14s);
-  b->elector->Step();
-  EXPECT_FALSE(b->elector->IsLeader());
-  clock_.Advance(1s);
-  b->elector->Step();
-  EXPECT_TRUE(b->elector->IsLeader());
+  // Then it dies right after renewing (no more steps). The standby sleeps as long as each Step
+  // says and takes over exactly when the last renewal's lease runs out.
+  const auto renewed = clock_.Now();
+  auto wait = b->elector->Step();
+  EXPECT_EQ(wait, 2s);
+  while (!b->elector->IsLeader() && clock_.Now() - renewed < 60s) {
+    clock_.Advance(wait);
+    wait = b->elector->Step();
+  }
+  ASSERT_TRUE(b->elector->IsLeader());
+  EXPECT_EQ(clock_.Now() - renewed, 15s);
   EXPECT_EQ(b->started, 1);
   EXPECT_EQ(Holder(), "b");
   EXPECT_EQ(Lease()["spec"]["leaseTransitions"], 1);
@@ -166,6 +182,64 @@ TEST_F(LeaderElectionTest, ALeaderThatCannotRenewStepsDownBeforeAStandbyCanTakeO
   EXPECT_TRUE(a_stepped_down);
   EXPECT_TRUE(b->elector->IsLeader());
   EXPECT_EQ(a->stopped, 1);
+}
+
+TEST_F(LeaderElectionTest, ALeaderWhoseClockRunsBehindIsNotOvertakenWhileItLeads) {
+  SkewedClock behind(clock_, -1h);  // its renewTimes look an hour old to the standby
+  auto a = MakeCandidate("a", {}, &behind);
+  auto b = MakeCandidate("b");
+  a->elector->Step();
+  b->elector->Step();
+  ASSERT_TRUE(a->elector->IsLeader());
+  for (int i = 0; i < 20; ++i) {  // renewing keeps the lease, whatever renewTime says
+    clock_.Advance(2s);
+    a->elector->Step();
+    b->elector->Step();
+    ASSERT_FALSE(b->elector->IsLeader()) << "at step " << i;
+  }
+  // Cut off, the leader stops within renew deadline + retry period; the standby never takes
+  // over before that.
+  a->transport->partitioned = true;
+  for (int i = 0; i < 20 && !b->elector->IsLeader(); ++i) {
+    clock_.Advance(1s);
+    a->elector->Step();
+    b->elector->Step();
+    EXPECT_FALSE(a->elector->IsLeader() && b->elector->IsLeader()) << "two leaders at " << i;
+  }
+  EXPECT_TRUE(b->elector->IsLeader());
+  EXPECT_EQ(a->stopped, 1);
+}
+
+TEST_F(LeaderElectionTest, ALeaderWhoseClockRunsAheadDelaysTheTakeoverByAtMostTheLeaseDuration) {
+  SkewedClock ahead(clock_, 1h);  // its renewTimes look an hour in the future
+  auto a = MakeCandidate("a", {.release_on_stop = false}, &ahead);
+  auto b = MakeCandidate("b");
+  a->elector->Step();
+  b->elector->Step();  // first sees the record now
+  ASSERT_TRUE(a->elector->IsLeader());
+  clock_.Advance(14s);
+  b->elector->Step();
+  EXPECT_FALSE(b->elector->IsLeader());
+  clock_.Advance(1s);
+  b->elector->Step();
+  EXPECT_TRUE(b->elector->IsLeader());
+}
+
+TEST_F(LeaderElectionTest, AStandbyThatFirstLooksLateTrustsTheRenewTimeOnlyAfterTheSafetyFloor) {
+  auto a = MakeCandidate("a", {.release_on_stop = false});
+  a->elector->Step();
+  ASSERT_TRUE(a->elector->IsLeader());
+  clock_.Advance(60s);  // a died long ago; b starts now
+  auto b = MakeCandidate("b");
+  b->elector->Step();
+  EXPECT_FALSE(b->elector->IsLeader());
+  // renew deadline (10 s) + retry period (2 s) after it first saw the record, not 15 s.
+  clock_.Advance(11s);
+  b->elector->Step();
+  EXPECT_FALSE(b->elector->IsLeader());
+  clock_.Advance(1s);
+  b->elector->Step();
+  EXPECT_TRUE(b->elector->IsLeader());
 }
 
 TEST_F(LeaderElectionTest, RenewalConflictsAreRetriedWithoutLosingLeadership) {
