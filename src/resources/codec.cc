@@ -140,14 +140,18 @@ Json Envelope(std::string_view kind, const ObjectMeta& meta, Json spec) {
 
 // --- Model ----------------------------------------------------------------------------------
 
+// `env` is what local runs read, `secretRef` what Kubernetes pods get; a Model used in both
+// places sets both.
 Result<SecretSource> DecodeSecretSource(const Field& field) {
   AGENTD_RETURN_IF_ERROR(field.ExpectObject({"env", "secretRef"}));
   SecretSource out;
   if (!field.present()) return out;
   AGENTD_ASSIGN_OR_RETURN(auto env, field["env"].OptionalString(256));
   Field ref = field["secretRef"];
-  if (env.has_value() == ref.present()) {
-    return field.Fail("must set exactly one of env (an environment variable) or secretRef");
+  if (!env.has_value() && !ref.present()) {
+    return field.Fail(
+        "must set env (an environment variable, for local runs), secretRef (a Kubernetes "
+        "Secret, for Kubernetes runs), or both");
   }
   if (env) {
     if (!IsEnvVarName(*env)) {
@@ -157,8 +161,8 @@ Result<SecretSource> DecodeSecretSource(const Field& field) {
           core::QuoteForMessage(*env));
     }
     out.env = *env;
-    return out;
   }
+  if (!ref.present()) return out;
   AGENTD_RETURN_IF_ERROR(ref.ExpectObject({"name", "key"}));
   SecretKeyRef secret;
   AGENTD_ASSIGN_OR_RETURN(secret.name, ref["name"].RequiredString(kMaxShortString));
@@ -176,10 +180,12 @@ Result<SecretSource> DecodeSecretSource(const Field& field) {
 }
 
 Json SecretSourceToJson(const SecretSource& source) {
+  Json out = Json::object();
+  if (!source.env.empty()) out["env"] = source.env;
   if (source.secret_ref) {
-    return {{"secretRef", {{"name", source.secret_ref->name}, {"key", source.secret_ref->key}}}};
+    out["secretRef"] = {{"name", source.secret_ref->name}, {"key", source.secret_ref->key}};
   }
-  return {{"env", source.env}};
+  return out;
 }
 
 std::string DefaultBaseUrl(std::string_view provider) {
@@ -370,10 +376,139 @@ Result<AgentLimits> DecodeLimits(const Field& limits) {
   return out;
 }
 
+// Agent spec.kubernetes: where and as whom the pods of Kubernetes runs are scheduled.
+constexpr size_t kMaxSchedulingEntries = 32;
+// Kubernetes accepts any int64 here; a year is more than any run lives.
+constexpr int64_t kMaxTolerationSeconds = 365 * 86400;
+constexpr std::string_view kTaintEffects[] = {"", "NoSchedule", "PreferNoSchedule", "NoExecute"};
+
+Result<Toleration> DecodeToleration(const Field& field) {
+  if (!field.present() || !field.json().is_object()) {
+    return field.Fail("must be an object with key, operator, value, effect, tolerationSeconds");
+  }
+  AGENTD_RETURN_IF_ERROR(
+      field.ExpectObject({"key", "operator", "value", "effect", "tolerationSeconds"}));
+  Toleration out;
+  AGENTD_ASSIGN_OR_RETURN(auto key, field["key"].OptionalString(kMaxShortString + 64));
+  out.key = key.value_or("");
+  if (!out.key.empty() && !IsQualifiedName(out.key)) {
+    return field["key"].Fail(
+        "must be a taint key ([prefix/]name, the name at most 63 letters, digits, '-', '_' "
+        "and '.'), got " +
+        core::QuoteForMessage(out.key));
+  }
+  AGENTD_ASSIGN_OR_RETURN(auto op, field["operator"].OptionalString(64));
+  out.operator_ = op && !op->empty() ? *op : "Equal";
+  if (out.operator_ != "Equal" && out.operator_ != "Exists") {
+    return field["operator"].Fail("must be Equal or Exists, got " +
+                                  core::QuoteForMessage(out.operator_));
+  }
+  AGENTD_ASSIGN_OR_RETURN(auto value, field["value"].OptionalString(kMaxShortString));
+  out.value = value.value_or("");
+  if (out.operator_ == "Exists") {
+    if (!out.value.empty()) {
+      return field["value"].Fail("must be empty for operator Exists, got " +
+                                 core::QuoteForMessage(out.value));
+    }
+  } else {
+    if (out.key.empty()) {
+      return field["key"].Fail(
+          "is required for operator Equal (only operator Exists may leave it empty, which "
+          "tolerates every taint)");
+    }
+    if (!IsLabelValue(out.value)) {
+      return field["value"].Fail(
+          "must be at most 63 letters, digits, '-', '_' and '.', starting and ending with a "
+          "letter or digit, got " +
+          core::QuoteForMessage(out.value));
+    }
+  }
+  AGENTD_ASSIGN_OR_RETURN(auto effect, field["effect"].OptionalString(64));
+  out.effect = effect.value_or("");
+  if (std::find(std::begin(kTaintEffects), std::end(kTaintEffects), out.effect) ==
+      std::end(kTaintEffects)) {
+    return field["effect"].Fail(
+        "must be NoSchedule, PreferNoSchedule, NoExecute or empty (every effect), got " +
+        core::QuoteForMessage(out.effect));
+  }
+  AGENTD_ASSIGN_OR_RETURN(out.toleration_seconds,
+                          field["tolerationSeconds"].OptionalInt(0, kMaxTolerationSeconds));
+  if (out.toleration_seconds && out.effect != "NoExecute") {
+    return field["tolerationSeconds"].Fail("applies only to effect NoExecute");
+  }
+  return out;
+}
+
+Result<AgentKubernetes> DecodeAgentKubernetes(const Field& field) {
+  AGENTD_RETURN_IF_ERROR(field.ExpectObject(
+      {"nodeSelector", "tolerations", "serviceAccountName", "automountServiceAccountToken"}));
+  AgentKubernetes out;
+  Field selector = field["nodeSelector"];
+  AGENTD_ASSIGN_OR_RETURN(out.node_selector,
+                          selector.StringMap(kMaxSchedulingEntries, kMaxNameLength));
+  for (const auto& [key, value] : out.node_selector) {
+    if (!IsQualifiedName(key)) {
+      return selector.Fail("has an invalid key " + core::QuoteForMessage(key) +
+                           " (want a node label key: [prefix/]name, the name at most 63 "
+                           "characters of letters, digits, '-', '_' and '.')");
+    }
+    if (!IsLabelValue(value)) {
+      return selector[key].Fail(
+          "must be at most 63 letters, digits, '-', '_' and '.', starting and ending with a "
+          "letter or digit, got " +
+          core::QuoteForMessage(value));
+    }
+  }
+
+  Field tolerations = field["tolerations"];
+  if (tolerations.present()) {
+    if (!tolerations.json().is_array()) {
+      return tolerations.Fail("must be a list, got " +
+                              std::string(JsonTypeWord(tolerations.json())));
+    }
+    if (tolerations.json().size() > kMaxSchedulingEntries) {
+      return tolerations.Fail("has " + std::to_string(tolerations.json().size()) +
+                              " items, over the limit of " + std::to_string(kMaxSchedulingEntries));
+    }
+    for (size_t i = 0; i < tolerations.json().size(); ++i) {
+      AGENTD_ASSIGN_OR_RETURN(Toleration toleration, DecodeToleration(tolerations.Item(i)));
+      out.tolerations.push_back(std::move(toleration));
+    }
+  }
+
+  AGENTD_ASSIGN_OR_RETURN(auto account,
+                          field["serviceAccountName"].OptionalString(kMaxShortString));
+  out.service_account_name = account.value_or("");
+  if (!out.service_account_name.empty() && !IsDnsSubdomain(out.service_account_name)) {
+    return field["serviceAccountName"].Fail(
+        "must be a service account name (DNS-1123 subdomain), got " +
+        core::QuoteForMessage(out.service_account_name));
+  }
+  AGENTD_ASSIGN_OR_RETURN(out.automount_service_account_token,
+                          field["automountServiceAccountToken"].Bool(false));
+  return out;
+}
+
+Json AgentKubernetesToJson(const AgentKubernetes& kubernetes) {
+  Json tolerations = Json::array();
+  for (const Toleration& t : kubernetes.tolerations) {
+    Json item = {
+        {"key", t.key}, {"operator", t.operator_}, {"value", t.value}, {"effect", t.effect}};
+    if (t.toleration_seconds) item["tolerationSeconds"] = *t.toleration_seconds;
+    tolerations.push_back(std::move(item));
+  }
+  Json selector = Json::object();
+  for (const auto& [key, value] : kubernetes.node_selector) selector[key] = value;
+  return {{"nodeSelector", std::move(selector)},
+          {"tolerations", std::move(tolerations)},
+          {"serviceAccountName", kubernetes.service_account_name},
+          {"automountServiceAccountToken", kubernetes.automount_service_account_token}};
+}
+
 Result<AgentSpec> DecodeAgentSpec(const Field& spec, const ObjectMeta& meta) {
-  AGENTD_RETURN_IF_ERROR(spec.RequireObject({"role", "model", "instructions", "systemPrompt",
-                                             "runtime", "command", "tools", "workspace", "limits",
-                                             "resources", "tier", "env", "image", "approval"}));
+  AGENTD_RETURN_IF_ERROR(spec.RequireObject(
+      {"role", "model", "instructions", "systemPrompt", "runtime", "command", "tools", "workspace",
+       "limits", "resources", "tier", "env", "image", "approval", "kubernetes"}));
   AgentSpec out;
   AGENTD_ASSIGN_OR_RETURN(auto role, spec["role"].OptionalString(kMaxShortString));
   out.role = role && !role->empty() ? *role : meta.name;
@@ -473,6 +608,8 @@ Result<AgentSpec> DecodeAgentSpec(const Field& spec, const ObjectMeta& meta) {
   AGENTD_ASSIGN_OR_RETURN(int64_t approval_timeout,
                           approval["timeoutSeconds"].Int(0, kMaxApprovalTimeoutSeconds, 0));
   out.approval.timeout = std::chrono::seconds(approval_timeout);
+
+  AGENTD_ASSIGN_OR_RETURN(out.kubernetes, DecodeAgentKubernetes(spec["kubernetes"]));
   return out;
 }
 
@@ -502,6 +639,7 @@ Json AgentSpecToJson(const AgentSpec& spec) {
       {"image", spec.image},
       {"approval",
        {{"required", spec.approval.required}, {"timeoutSeconds", spec.approval.timeout.count()}}},
+      {"kubernetes", AgentKubernetesToJson(spec.kubernetes)},
   };
   if (!spec.model.empty()) out["model"] = spec.model;
   if (spec.runtime == AgentRuntime::kCommand) out["command"] = spec.command;

@@ -1,5 +1,6 @@
 #include "resources/codec.h"
 
+#include <map>
 #include <string>
 
 #include <gtest/gtest.h>
@@ -256,9 +257,18 @@ TEST(CodecTest, ValidatesModelProviderUrlsAndKeys) {
             std::string::npos);
   EXPECT_NE(model("{provider: openai, model: gpt-4o}").find("spec.apiKey is required"),
             std::string::npos);
-  EXPECT_NE(model("{provider: openai, model: gpt-4o, apiKey: {env: K, secretRef: {name: s, key: "
-                  "k}}}")
-                .find("spec.apiKey must set exactly one of env"),
+  EXPECT_EQ(model("{provider: openai, model: gpt-4o, apiKey: {env: K, secretRef: {name: s, key: "
+                  "k}}}"),
+            "");
+  EXPECT_EQ(model("{provider: openai, model: gpt-4o, apiKey: {}}"),
+            "objects.yaml:4: Model \"m\": spec.apiKey must set env (an environment variable, for "
+            "local runs), secretRef (a Kubernetes Secret, for Kubernetes runs), or both");
+  EXPECT_NE(model("{provider: openai, model: gpt-4o, apiKey: {env: K, secretRef: {name: s}}}")
+                .find("spec.apiKey.secretRef.key is required"),
+            std::string::npos);
+  EXPECT_NE(model("{provider: openai, model: gpt-4o, apiKey: {env: 'bad-name', secretRef: {name: "
+                  "s, key: k}}}")
+                .find("spec.apiKey.env must be an environment variable name"),
             std::string::npos);
   EXPECT_NE(model("{provider: openai, model: gpt-4o, apiKey: {env: 'bad-name'}}")
                 .find("spec.apiKey.env must be an environment variable name"),
@@ -795,6 +805,200 @@ spec:
   EXPECT_EQ(broken.documents, 0u);
   ASSERT_EQ(broken.errors.size(), 1u);
   EXPECT_EQ(broken.errors[0].message.rfind("bad.yaml:", 0), 0u);
+}
+
+// --- Model apiKey: env for local runs, secretRef for Kubernetes runs ---------------------------
+
+TEST(CodecTest, ModelApiKeyMayNameBothAnEnvVariableAndASecret) {
+  auto objects = ParseObjects(R"(apiVersion: agentd.dev/v1alpha1
+kind: Model
+metadata: {name: openai}
+spec:
+  provider: openai
+  model: gpt-4o-mini
+  apiKey: {env: OPENAI_API_KEY, secretRef: {name: openai, key: api-key}}
+)",
+                              "m.yaml");
+  ASSERT_TRUE(objects.ok()) << objects.error().message;
+  const auto& model = std::get<Model>(objects->at(0));
+  EXPECT_EQ(model.spec.api_key.env, "OPENAI_API_KEY");
+  ASSERT_TRUE(model.spec.api_key.secret_ref.has_value());
+  EXPECT_EQ(*model.spec.api_key.secret_ref, (SecretKeyRef{.name = "openai", .key = "api-key"}));
+
+  Json json = ToJson(model);
+  EXPECT_EQ(
+      json["spec"]["apiKey"],
+      Json({{"env", "OPENAI_API_KEY"}, {"secretRef", {{"name", "openai"}, {"key", "api-key"}}}}));
+  auto back = ModelFromJson(json);
+  ASSERT_TRUE(back.ok()) << back.error().message;
+  EXPECT_EQ(*back, model);
+
+  Model secret_only = model;
+  secret_only.spec.api_key.env.clear();
+  EXPECT_EQ(ToJson(secret_only)["spec"]["apiKey"],
+            Json({{"secretRef", {{"name", "openai"}, {"key", "api-key"}}}}));
+  EXPECT_EQ(ModelFromJson(ToJson(secret_only)).value(), secret_only);
+}
+
+// --- Agent spec.kubernetes --------------------------------------------------------------------
+
+constexpr char kSchedulingAgent[] = R"(apiVersion: agentd.dev/v1alpha1
+kind: Agent
+metadata: {name: trainer}
+spec:
+  model: m
+  resources: {gpu: 1}
+  kubernetes:
+    nodeSelector: {cloud.google.com/gke-accelerator: nvidia-l4, pool: gpu}
+    tolerations:
+      - {key: nvidia.com/gpu, operator: Exists, effect: NoSchedule}
+      - {key: dedicated, value: agents, effect: NoExecute, tolerationSeconds: 300}
+      - {operator: Exists}
+    serviceAccountName: trainer.agents
+    automountServiceAccountToken: true
+)";
+
+TEST(CodecTest, ParsesAgentKubernetesScheduling) {
+  auto objects = ParseObjects(kSchedulingAgent, "trainer.yaml");
+  ASSERT_TRUE(objects.ok()) << objects.error().message;
+  const AgentKubernetes& k = std::get<Agent>(objects->at(0)).spec.kubernetes;
+  EXPECT_EQ(k.node_selector,
+            (std::map<std::string, std::string>{{"cloud.google.com/gke-accelerator", "nvidia-l4"},
+                                                {"pool", "gpu"}}));
+  ASSERT_EQ(k.tolerations.size(), 3u);
+  EXPECT_EQ(k.tolerations[0], (Toleration{.key = "nvidia.com/gpu",
+                                          .operator_ = "Exists",
+                                          .value = "",
+                                          .effect = "NoSchedule",
+                                          .toleration_seconds = std::nullopt}));
+  EXPECT_EQ(k.tolerations[1], (Toleration{.key = "dedicated",
+                                          .operator_ = "Equal",  // the default
+                                          .value = "agents",
+                                          .effect = "NoExecute",
+                                          .toleration_seconds = 300}));
+  EXPECT_EQ(k.tolerations[2].operator_, "Exists");
+  EXPECT_TRUE(k.tolerations[2].key.empty());
+  EXPECT_TRUE(k.tolerations[2].effect.empty());
+  EXPECT_EQ(k.service_account_name, "trainer.agents");
+  EXPECT_TRUE(k.automount_service_account_token);
+}
+
+TEST(CodecTest, RoundTripsAgentKubernetesThroughJson) {
+  auto objects = ParseObjects(kSchedulingAgent, "trainer.yaml");
+  ASSERT_TRUE(objects.ok()) << objects.error().message;
+  const auto& agent = std::get<Agent>(objects->at(0));
+  Json json = ToJson(agent);
+  const Json& k = json["spec"]["kubernetes"];
+  EXPECT_EQ(k["nodeSelector"]["pool"], "gpu");
+  EXPECT_EQ(k["tolerations"][1], Json({{"key", "dedicated"},
+                                       {"operator", "Equal"},
+                                       {"value", "agents"},
+                                       {"effect", "NoExecute"},
+                                       {"tolerationSeconds", 300}}));
+  EXPECT_FALSE(k["tolerations"][0].contains("tolerationSeconds"));
+  EXPECT_EQ(k["serviceAccountName"], "trainer.agents");
+  EXPECT_EQ(k["automountServiceAccountToken"], true);
+  auto back = AgentFromJson(json);
+  ASSERT_TRUE(back.ok()) << back.error().message << "\n" << json.dump(2);
+  EXPECT_EQ(*back, agent);
+}
+
+TEST(CodecTest, AgentKubernetesDefaultsToNothingAndNoServiceAccountToken) {
+  auto agent = AgentFromJson(Json::parse(R"({"apiVersion": "agentd.dev/v1alpha1", "kind": "Agent",
+      "metadata": {"name": "a"}, "spec": {"model": "m"}})"));
+  ASSERT_TRUE(agent.ok()) << agent.error().message;
+  EXPECT_EQ(agent->spec.kubernetes, AgentKubernetes{});
+  EXPECT_TRUE(agent->spec.kubernetes.empty());
+  EXPECT_FALSE(agent->spec.kubernetes.automount_service_account_token);
+  EXPECT_EQ(ToJson(*agent)["spec"]["kubernetes"], Json({{"nodeSelector", Json::object()},
+                                                        {"tolerations", Json::array()},
+                                                        {"serviceAccountName", ""},
+                                                        {"automountServiceAccountToken", false}}));
+}
+
+TEST(CodecTest, ValidatesAgentKubernetesFields) {
+  auto kubernetes = [](const std::string& value) {
+    return ErrorOf(
+        "apiVersion: agentd.dev/v1alpha1\nkind: Agent\nmetadata: {name: a}\nspec: {model: m, "
+        "kubernetes: " +
+        value + "}\n");
+  };
+  auto tolerations = [&](const std::string& list) {
+    return kubernetes("{tolerations: " + list + "}");
+  };
+  EXPECT_EQ(kubernetes("{}"), "");
+  EXPECT_EQ(tolerations("[{operator: Exists}, {key: k, operator: Exists, effect: NoExecute}]"), "");
+  EXPECT_EQ(tolerations("[{key: k, value: ''}, {key: a.b/c, value: v, effect: PreferNoSchedule}]"),
+            "");
+
+  EXPECT_EQ(kubernetes("{nodeSelectors: {}}"),
+            "objects.yaml:4: Agent \"a\": spec.kubernetes.nodeSelectors is not a known field "
+            "(did you mean \"nodeSelector\"?)");
+  EXPECT_NE(kubernetes("[]").find("spec.kubernetes must be an object, got a list"),
+            std::string::npos);
+  EXPECT_NE(kubernetes("{nodeSelector: {'bad key': x}}")
+                .find("spec.kubernetes.nodeSelector has an invalid key \"bad key\""),
+            std::string::npos);
+  EXPECT_NE(kubernetes("{nodeSelector: {pool: '-gpu'}}")
+                .find("spec.kubernetes.nodeSelector.pool must be at most 63 letters"),
+            std::string::npos);
+  std::string many = "{";
+  for (int i = 0; i < 33; ++i) many += "k" + std::to_string(i) + ": v, ";
+  many += "}";
+  EXPECT_NE(kubernetes("{nodeSelector: " + many + "}")
+                .find("spec.kubernetes.nodeSelector has 33 entries, over the limit of 32"),
+            std::string::npos);
+
+  EXPECT_NE(tolerations("{key: k}")
+                .find("spec.kubernetes.tolerations must be a list, got an "
+                      "object"),
+            std::string::npos);
+  EXPECT_NE(tolerations("[k]").find("spec.kubernetes.tolerations[0] must be an object"),
+            std::string::npos);
+  EXPECT_NE(tolerations("[{operator: Exists}, {key: k, operator: Maybe}]")
+                .find("spec.kubernetes.tolerations[1].operator must be Equal or Exists, got "
+                      "\"Maybe\""),
+            std::string::npos);
+  EXPECT_NE(tolerations("[{key: k, operator: Exists, value: v}]")
+                .find("spec.kubernetes.tolerations[0].value must be empty for operator Exists"),
+            std::string::npos);
+  EXPECT_NE(tolerations("[{value: v}]")
+                .find("spec.kubernetes.tolerations[0].key is required for operator Equal"),
+            std::string::npos);
+  EXPECT_NE(tolerations("[{key: 'bad key', operator: Exists}]")
+                .find("spec.kubernetes.tolerations[0].key must be a taint key"),
+            std::string::npos);
+  EXPECT_NE(tolerations("[{key: k, value: 'a b'}]")
+                .find("spec.kubernetes.tolerations[0].value must be at most 63 letters"),
+            std::string::npos);
+  EXPECT_NE(tolerations("[{key: k, effect: Sometimes}]")
+                .find("spec.kubernetes.tolerations[0].effect must be NoSchedule, "
+                      "PreferNoSchedule, NoExecute or empty"),
+            std::string::npos);
+  EXPECT_NE(tolerations("[{key: k, effect: NoSchedule, tolerationSeconds: 60}]")
+                .find("spec.kubernetes.tolerations[0].tolerationSeconds applies only to effect "
+                      "NoExecute"),
+            std::string::npos);
+  EXPECT_NE(tolerations("[{key: k, effect: NoExecute, tolerationSeconds: -1}]")
+                .find("spec.kubernetes.tolerations[0].tolerationSeconds must be between 0 and"),
+            std::string::npos);
+  EXPECT_NE(tolerations("[{key: k, tolerationSecond: 1}]")
+                .find("spec.kubernetes.tolerations[0].tolerationSecond is not a known field"),
+            std::string::npos);
+  std::string list = "[";
+  for (int i = 0; i < 33; ++i) list += "{operator: Exists}, ";
+  list += "]";
+  EXPECT_NE(tolerations(list).find("spec.kubernetes.tolerations has 33 items, over the limit of "
+                                   "32"),
+            std::string::npos);
+
+  EXPECT_NE(kubernetes("{serviceAccountName: Runner_SA}")
+                .find("spec.kubernetes.serviceAccountName must be a service account name "
+                      "(DNS-1123 subdomain), got \"Runner_SA\""),
+            std::string::npos);
+  EXPECT_NE(kubernetes("{automountServiceAccountToken: yes}")
+                .find("spec.kubernetes.automountServiceAccountToken must be"),
+            std::string::npos);
 }
 
 }  // namespace

@@ -29,6 +29,13 @@ constexpr char kDnsLabelPattern[] = "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$";
 constexpr char kOptionalDnsLabelPattern[] = "^([a-z0-9]([-a-z0-9]*[a-z0-9])?)?$";
 constexpr char kDnsSubdomainPattern[] =
     "^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$";
+constexpr char kOptionalDnsSubdomainPattern[] =
+    "^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*)?$";
+// A label key or taint key, [prefix/]name (validation.h IsQualifiedName), or "". The prefix's
+// 253-character bound is left to the codec.
+constexpr char kOptionalQualifiedNamePattern[] =
+    "^(([a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/"
+    ")?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$";
 constexpr char kLabelValuePattern[] = "^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$";
 constexpr char kEnvVarPattern[] = "^[A-Za-z_][A-Za-z0-9_]*$";
 constexpr char kSecretKeyPattern[] = "^[-._a-zA-Z0-9]+$";
@@ -47,6 +54,8 @@ constexpr char kIdempotencyKeyPattern[] = "^[ -~]{1,128}$";
 
 constexpr int64_t kMaxTextChars = 64 * 1024;
 constexpr int64_t kMaxApprovalTimeout = 30 * 86400;
+constexpr int64_t kMaxSchedulingEntries = 32;
+constexpr int64_t kMaxTolerationSeconds = 365 * 86400;
 
 // --- building field schemas -----------------------------------------------------------------
 
@@ -254,15 +263,19 @@ KindSchema ModelKind() {
                .Pattern(kSafeTokenPattern),
            Object(
                "apiKey",
-               "Where the API key comes from: exactly one of env or secretRef. Required for "
-               "openai and anthropic, optional for openai-compatible (local servers). The key's "
-               "value never appears in objects or in the API.",
+               "Where the API key comes from: env for local runs, secretRef for Kubernetes "
+               "runs; set both when the model is used in both places. Required for openai and "
+               "anthropic, optional for openai-compatible (local servers). The key's value "
+               "never appears in objects or in the API.",
                {String("env",
                        "An environment variable of agentd that holds the key, e.g. "
-                       "OPENAI_API_KEY; passed on to the runs that use the model.")
+                       "OPENAI_API_KEY; passed on to the local runs that use the model (a "
+                       "Kubernetes pod cannot see it).")
                     .Length(1, 256)
                     .Pattern(kEnvVarPattern),
-                Object("secretRef", "A key of a Kubernetes Secret in the run's namespace.",
+                Object("secretRef",
+                       "A key of a Kubernetes Secret in the runs' namespace, given to the pods of "
+                       "Kubernetes runs (local runs cannot read it).",
                        {String("name", "The Secret's name (a DNS-1123 subdomain).")
                             .Required()
                             .Length(1, 253)
@@ -271,8 +284,9 @@ KindSchema ModelKind() {
                             .Required()
                             .Length(1, 253)
                             .Pattern(kSecretKeyPattern)})})
-               .Rule("has(self.env) != has(self.secretRef)",
-                     "apiKey must set exactly one of env (an environment variable) or secretRef"),
+               .Rule("has(self.env) || has(self.secretRef)",
+                     "apiKey must set env (an environment variable, for local runs), secretRef "
+                     "(a Kubernetes Secret, for Kubernetes runs), or both"),
            Object("pricing",
                   "What a million tokens cost, in USD: decimal amounts with at most 6 decimal "
                   "places, written as strings (\"0.50\") or whole numbers.",
@@ -366,6 +380,67 @@ KindSchema InstructionKind() {
       WithAge({{"SCOPE", "string", ".spec.scope", "global (every agent) or local (some roles)"},
                {"PRIORITY", "integer", ".spec.priority", "Order of global instructions"}});
   return k;
+}
+
+FieldSchema AgentKubernetesSchema() {
+  FieldSchema toleration =
+      Object("", "A taint the pod tolerates, as in a pod's spec.tolerations.",
+             {String("key",
+                     "The taint key ([prefix/]name). Required for operator Equal; empty with "
+                     "operator Exists tolerates every taint.")
+                  .MaxLength(253 + 1 + 63)
+                  .Pattern(kOptionalQualifiedNamePattern),
+              String("operator",
+                     "Equal: the taint's value must be value; Exists: any value (value stays "
+                     "empty).")
+                  .Enum({"Equal", "Exists"})
+                  .Default("Equal"),
+              String("value", "The taint value for operator Equal (a label value).")
+                  .MaxLength(63)
+                  .Pattern(kLabelValuePattern),
+              String("effect",
+                     "The taint effect tolerated: NoSchedule, PreferNoSchedule, NoExecute, or "
+                     "empty for every effect.")
+                  .Enum({"", "NoSchedule", "PreferNoSchedule", "NoExecute"}),
+              Integer("tolerationSeconds",
+                      "Effect NoExecute only: how long the pod stays on a node after the taint "
+                      "appears; unset = for ever.")
+                  .Range(0, kMaxTolerationSeconds)})
+          .Rule(
+              "(has(self.operator) && self.operator == 'Exists') || (has(self.key) && "
+              "self.key != '')",
+              "key is required for operator Equal")
+          .Rule(
+              "!has(self.operator) || self.operator != 'Exists' || !has(self.value) || "
+              "self.value == ''",
+              "value must be empty for operator Exists")
+          .Rule("!has(self.tolerationSeconds) || (has(self.effect) && self.effect == 'NoExecute')",
+                "tolerationSeconds applies only to effect NoExecute");
+  return Object("kubernetes",
+                "Where and as whom the pods of the agent's Kubernetes runs are scheduled (the "
+                "local executor ignores it), e.g. a GPU node pool.",
+                {Map("nodeSelector",
+                     "Node labels the pod's node must have, e.g. "
+                     "{cloud.google.com/gke-accelerator: nvidia-l4}: keys are label keys "
+                     "([prefix/]name), values label values; at most 32.",
+                     String("", "A node label value.").MaxLength(63).Pattern(kLabelValuePattern))
+                     .MaxProperties(kMaxSchedulingEntries),
+                 Array("tolerations",
+                       "Node taints the pod tolerates; at most 32. An agent with resources.gpu > "
+                       "0 also tolerates nvidia.com/gpu (Exists, NoSchedule) without listing it.",
+                       std::move(toleration))
+                     .ItemCount(std::nullopt, kMaxSchedulingEntries)
+                     .ListType("atomic"),
+                 String("serviceAccountName",
+                        "The service account the pods run as, in the runs' namespace (a DNS-1123 "
+                        "subdomain); empty = the executor's (EXECUTOR_SERVICE_ACCOUNT).")
+                     .MaxLength(253)
+                     .Pattern(kOptionalDnsSubdomainPattern),
+                 Boolean("automountServiceAccountToken",
+                         "Mount the service account's API token into the pod: only for agents "
+                         "that call the Kubernetes API themselves.")
+                     .Default(false)})
+      .Default(Json::object());
 }
 
 KindSchema AgentKind() {
@@ -482,7 +557,8 @@ KindSchema AgentKind() {
                            "tier's timeout.")
                        .Range(0, kMaxApprovalTimeout)
                        .Default(0)})
-               .Default(Json::object())})
+               .Default(Json::object()),
+           AgentKubernetesSchema()})
           .Rule(
               "(has(self.runtime) && self.runtime == 'command') || (has(self.model) && "
               "self.model != '')",
@@ -605,12 +681,13 @@ KindSchema RunKind() {
   k.short_names = {"ar"};
   k.decoded_by_codec = false;
   k.description =
-      "One run of an agent, submitted with kubectl. agentd admits it (budgets, policy, "
-      "approval), executes it and keeps its status current; deleting the Run cancels it. The "
-      "spec is the REST API's run request.";
+      "One run of an agent, submitted with kubectl in the namespace runs execute in "
+      "(EXECUTOR_NAMESPACE), where it owns its Job. agentd admits it (budgets, policy, "
+      "approval), executes it and keeps its status current; deleting the Run cancels it and "
+      "its Job. The spec is the REST API's run request.";
   k.spec = Object(
       "spec", "What to run.",
-      {String("agent", "The name of the Agent to run, in the Run's namespace.")
+      {String("agent", "The name of the Agent to run (Agents live in agentd's namespace).")
            .Required()
            .Length(1, 63)
            .Pattern(kDnsLabelPattern),

@@ -111,7 +111,15 @@ metadata: {name: openai}
 spec:
   provider: openai
   model: gpt-4o-mini
-  apiKey: {secretRef: {name: openai.credentials, key: api-key}}
+  apiKey: {env: OPENAI_API_KEY, secretRef: {name: openai.credentials, key: api-key}}
+---
+apiVersion: agentd.dev/v1alpha1
+kind: Model
+metadata: {name: in-cluster}
+spec:
+  provider: openai
+  model: gpt-4o-mini
+  apiKey: {secretRef: {name: openai, key: api-key}}
 ---
 apiVersion: agentd.dev/v1alpha1
 kind: Instruction
@@ -140,6 +148,13 @@ spec:
   env: {KEY: value, PORT: "8080"}
   image: ghcr.io/x/y@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef
   approval: {required: true, timeoutSeconds: 3600}
+  kubernetes:
+    nodeSelector: {cloud.google.com/gke-accelerator: nvidia-l4}
+    tolerations:
+      - {key: nvidia.com/gpu, operator: Exists, effect: NoSchedule}
+      - {key: dedicated, operator: Equal, value: agents, effect: NoExecute, tolerationSeconds: 300}
+    serviceAccountName: developer
+    automountServiceAccountToken: true
 ---
 apiVersion: agentd.dev/v1alpha1
 kind: Agent
@@ -459,6 +474,21 @@ TEST(SchemaTest, PatternsAcceptWhatTheCodecAccepts) {
                        "UTC/", "a//b", "../etc", "a b", "", std::string(65, 'a')});
   ExpectPatternAgrees(SpecField("Budget", "scope.apiKey"), OrEmpty(IsCallerIdentity),
                       {"", "ci", "key-1a2b3c4d", "a.b_c", "a b", "a/b", std::string(64, 'a')});
+  const std::string label(63, 'a');
+  const std::string longest_subdomain = label + "." + label + "." + label + "." + label.substr(2);
+  ExpectPatternAgrees(
+      SpecField("Agent", "kubernetes.serviceAccountName"), OrEmpty(IsDnsSubdomain),
+      {"", "runner", "a.b", "a..b", ".a", "A", "a_b", longest_subdomain, longest_subdomain + "a"});
+  ExpectPatternAgrees(SpecField("Agent", "kubernetes.nodeSelector").items.at(0), IsLabelValue,
+                      {"", "nvidia-l4", "A9", "-a", "a-", "a/b", std::string(64, 'a')});
+  const FieldSchema& toleration = SpecField("Agent", "kubernetes.tolerations").items.at(0);
+  ExpectPatternAgrees(
+      *toleration.Find("key"), OrEmpty(IsQualifiedName),
+      {"", "nvidia.com/gpu", "dedicated", "a.b/C_d", "Bad.Prefix/x", "/x", "a/", "a/b/c", "-x",
+       "x-", "a b", std::string(63, 'x'), std::string(64, 'x'),
+       "example.com/" + std::string(63, 'x'), "example.com/" + std::string(64, 'x')});
+  ExpectPatternAgrees(*toleration.Find("value"), IsLabelValue,
+                      {"", "agents", "a.b_c-d", "-a", "a b", std::string(64, 'a')});
   ExpectPatternAgrees(SpecField("Agent", "limits.maxCostUsd"),
                       [](std::string_view text) { return core::ParseUsd(text).ok(); },
                       {"0", "0.50", "12", ".5", "0.000125", "1.0000001", "1.", "", "-1", "1e3",
@@ -517,7 +547,16 @@ TEST(SchemaTest, UnionsHaveRules) {
     }
     return false;
   };
-  EXPECT_TRUE(has_rule_with(SpecField("Model", "apiKey"), "has(self.env) != has(self.secretRef)"));
+  EXPECT_TRUE(has_rule_with(SpecField("Model", "apiKey"), "has(self.env) || has(self.secretRef)"));
+  const FieldSchema& toleration = SpecField("Agent", "kubernetes.tolerations").items.at(0);
+  EXPECT_TRUE(has_rule_with(toleration, "self.key != ''"));
+  EXPECT_TRUE(has_rule_with(toleration, "self.value == ''"));
+  EXPECT_TRUE(has_rule_with(toleration, "has(self.tolerationSeconds)"));
+  for (const ValidationRule& rule : toleration.rules) {
+    for (const std::string& name : RuleFields(rule.rule)) {
+      EXPECT_NE(toleration.Find(name), nullptr) << rule.rule << " reads " << name;
+    }
+  }
   EXPECT_TRUE(has_rule_with(Kind("Instruction").spec, "has(self.priority)"));
   EXPECT_TRUE(has_rule_with(Kind("Instruction").spec, "has(self.roles)"));
   EXPECT_TRUE(has_rule_with(Kind("Agent").spec, "has(self.command)"));

@@ -38,8 +38,9 @@ struct ObjectMeta {
   friend bool operator==(const ObjectMeta&, const ObjectMeta&) = default;
 };
 
-// Where a secret value comes from: an environment variable of the process that needs it, or a
-// key of a Kubernetes Secret.
+// Where a secret value comes from: an environment variable of the process that needs it, a key
+// of a Kubernetes Secret, or both. For a Model's API key, `env` is what local runs read (the
+// control plane's environment) and `secret_ref` what the pods of Kubernetes runs get.
 struct SecretKeyRef {
   std::string name;
   std::string key;
@@ -144,6 +145,35 @@ struct AgentResources {
   friend bool operator==(const AgentResources&, const AgentResources&) = default;
 };
 
+// A toleration of the pods of an agent's Kubernetes runs (core/v1 Toleration).
+struct Toleration {
+  std::string key;                  // empty only with operator Exists (tolerates every taint)
+  std::string operator_ = "Equal";  // "Equal" | "Exists"
+  std::string value;                // Equal only; empty with Exists
+  std::string effect;               // "" (all) | "NoSchedule" | "PreferNoSchedule" | "NoExecute"
+  std::optional<int64_t> toleration_seconds;  // NoExecute only: how long the pod stays
+
+  friend bool operator==(const Toleration&, const Toleration&) = default;
+};
+
+// Where and as whom the pods of an agent's Kubernetes runs are scheduled (ignored by the local
+// executor): GPU node pools (nodeSelector + tolerations) and the pod's service account.
+struct AgentKubernetes {
+  std::map<std::string, std::string> node_selector;  // label key -> value; at most 32
+  std::vector<Toleration> tolerations;               // at most 32
+  std::string service_account_name;  // DNS-1123 subdomain; empty = the executor's default
+  // Mount the service account's API token into the pod; only for agents that call the
+  // Kubernetes API themselves.
+  bool automount_service_account_token = false;
+
+  bool empty() const {
+    return node_selector.empty() && tolerations.empty() && service_account_name.empty() &&
+           !automount_service_account_token;
+  }
+
+  friend bool operator==(const AgentKubernetes&, const AgentKubernetes&) = default;
+};
+
 // Whether runs of the agent wait in AwaitingApproval until a person approves them.
 struct AgentApproval {
   bool required = false;            // true: every run needs approval (the tier may also require it)
@@ -167,6 +197,7 @@ struct AgentSpec {
   std::map<std::string, std::string> env;
   std::string image;
   AgentApproval approval;
+  AgentKubernetes kubernetes;
 
   friend bool operator==(const AgentSpec&, const AgentSpec&) = default;
 };
