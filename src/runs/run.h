@@ -55,6 +55,16 @@ struct Usage {
   friend bool operator==(const Usage&, const Usage&) = default;
 };
 
+// Labels the operator puts on the runs it submits for a Run custom resource: the object's name,
+// uid and namespace. The Kubernetes executor gives the run's Job an ownerReference to that Run
+// when all three are set and the namespace is the executor's (job_builder.h). Callers may not
+// set labels under kReservedLabelPrefix themselves (api/v1 ValidateSubmitBody refuses them), so
+// these labels always come from the operator.
+inline constexpr char kRunObjectNameLabel[] = "k8s.agentd.dev/run-name";
+inline constexpr char kRunObjectUidLabel[] = "k8s.agentd.dev/run-uid";
+inline constexpr char kRunObjectNamespaceLabel[] = "k8s.agentd.dev/run-namespace";
+inline constexpr char kReservedLabelPrefix[] = "k8s.agentd.dev/";
+
 // Who or what submitted a run.
 enum class Source { kApi, kCli, kWebhook, kSchedule, kSlack, kKubectl };
 std::string_view SourceName(Source source);

@@ -8,6 +8,7 @@
 
 #include "core/hash.h"
 #include "core/text.h"
+#include "runs/run.h"
 
 namespace agentd::api::v1 {
 
@@ -273,6 +274,10 @@ core::Status ValidateSubmitBody(const SubmitBody& body) {
           "label key " + core::QuoteForMessage(key) +
           " is not valid: an optional DNS subdomain prefix and '/', then 1-63 letters, digits, "
           "'-', '_' or '.', starting and ending with a letter or digit");
+    }
+    if (key.starts_with(runs::kReservedLabelPrefix)) {
+      return core::InvalidArgument("labels." + key + ": the prefix " + runs::kReservedLabelPrefix +
+                                   " is reserved for runs of Run objects");
     }
     if (!IsLabelValue(value)) {
       return core::InvalidArgument(

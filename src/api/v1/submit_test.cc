@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include "runs/run.h"
+
 namespace agentd::api::v1 {
 namespace {
 
@@ -144,6 +146,27 @@ TEST(ParseSubmitRequestTest, ChecksLabelSyntaxAndCount) {
     many += (i ? "," : "") + std::string("\"k") + std::to_string(i) + "\": \"v\"";
   many += "}}";
   EXPECT_NE(ErrorOf(many).find("at most 32"), std::string::npos);
+}
+
+TEST(ParseSubmitRequestTest, RefusesLabelsUnderThePrefixReservedForRunObjects) {
+  EXPECT_EQ(ErrorOf(R"({"agent": "dev", "labels": {"k8s.agentd.dev/run-uid": "1234"}})"),
+            "labels.k8s.agentd.dev/run-uid: the prefix k8s.agentd.dev/ is reserved for runs of "
+            "Run objects");
+  EXPECT_NE(ErrorOf(R"({"agent": "dev", "labels": {"team": "a", "k8s.agentd.dev/x": ""}})")
+                .find("reserved"),
+            std::string::npos);
+  // Only that exact prefix: look-alikes are ordinary labels.
+  EXPECT_TRUE(
+      ParseSubmitRequest(
+          R"({"agent": "dev", "labels": {"agentd.dev/run-name": "x", "x.k8s.agentd.dev/a": "b"}})")
+          .ok());
+  // Front ends that fill a SubmitBody themselves get the same answer.
+  SubmitBody body{.agent = "dev"};
+  body.labels[runs::kRunObjectNameLabel] = "fix-readme";
+  auto status = ValidateSubmitBody(body);
+  ASSERT_FALSE(status.ok());
+  EXPECT_EQ(status.error().code, core::ErrorCode::kInvalidArgument);
+  EXPECT_NE(status.error().message.find(runs::kReservedLabelPrefix), std::string::npos);
 }
 
 TEST(CanonicalRequestHashTest, IgnoresKeyOrderAndSpellingOfDefaults) {

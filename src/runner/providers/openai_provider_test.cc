@@ -297,5 +297,20 @@ TEST(ProviderFactoryTest, RequiresTheKeyVariableForOpenAiOnly) {
   EXPECT_TRUE(NewModelProvider(model, {.transport = &transport, .get_env = no_env}).ok());
 }
 
+TEST(ProviderFactoryTest, SaysWhyAnOpenAiModelWithOnlyASecretRefCannotRunLocally) {
+  httpclient::CurlHttpTransport transport;
+  // What the scheduler builds for a Model with apiKey {secretRef: ...} and no env.
+  api::v1::RunnerModel model{.provider = "openai", .model = "gpt", .api_key_env = ""};
+  auto openai = NewModelProvider(model, {.transport = &transport});
+  ASSERT_FALSE(openai.ok());
+  EXPECT_EQ(openai.error().code, core::ErrorCode::kFailedPrecondition);
+  EXPECT_NE(openai.error().message.find("apiKey.env"), std::string::npos) << openai.error().message;
+  EXPECT_NE(openai.error().message.find("secretRef"), std::string::npos);
+  // A local OpenAI-compatible server needs no key.
+  model.provider = "openai-compatible";
+  model.base_url = "http://127.0.0.1:1/v1";
+  EXPECT_TRUE(NewModelProvider(model, {.transport = &transport}).ok());
+}
+
 }  // namespace
 }  // namespace agentd::runner

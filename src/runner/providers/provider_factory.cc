@@ -16,6 +16,13 @@ core::Result<std::unique_ptr<ModelProvider>> NewModelProvider(const api::v1::Run
                                  "\" (openai, openai-compatible)");
   }
   if (model.model.empty()) return core::InvalidArgument("runner spec model has no model id");
+  if (model.provider == "openai" && model.api_key_env.empty()) {
+    // A Model whose apiKey is only a secretRef: Kubernetes pods get the Secret (the executor names
+    // the variable), but nothing can hand it to a local run; fail before a call answers 401.
+    return core::FailedPrecondition(
+        "the model has no API key for this run: local runs read the Model's apiKey.env (an "
+        "environment variable of agentd); apiKey.secretRef reaches only Kubernetes pods");
+  }
   OpenAiOptions options;
   options.model = model.model;
   options.base_url = model.base_url;

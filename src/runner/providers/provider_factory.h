@@ -28,7 +28,8 @@ struct ProviderDeps {
 };
 
 // kInvalidArgument for an unknown or unsupported provider or a missing base URL;
-// kFailedPrecondition when provider "openai" names an API key variable that is not set.
+// kFailedPrecondition when provider "openai" names an API key variable that is not set, or names
+// none (a Model whose apiKey is only a secretRef, run outside Kubernetes).
 core::Result<std::unique_ptr<ModelProvider>> NewModelProvider(const api::v1::RunnerModel& model,
                                                               const ProviderDeps& deps);
 
