@@ -1,11 +1,15 @@
 #include "exec/kubernetes/job_builder.h"
 
+#include <algorithm>
 #include <array>
 #include <cctype>
 #include <cstdio>
 #include <regex>
 #include <set>
 #include <utility>
+#include <vector>
+
+#include "resources/validation.h"
 
 namespace agentd::exec::kubernetes {
 namespace {
@@ -164,6 +168,100 @@ core::Result<Json> BuildResources(const resources::Agent& agent) {
   if (!requests.empty()) out["requests"] = std::move(requests);
   if (!limits.empty()) out["limits"] = std::move(limits);
   return out;
+}
+
+// The taint GPU node pools carry (NVIDIA device plugin / GPU operator convention); a pod that
+// asks for GPUs always tolerates it.
+resources::Toleration GpuToleration() {
+  return {.key = "nvidia.com/gpu",
+          .operator_ = "Exists",
+          .value = "",
+          .effect = "NoSchedule",
+          .toleration_seconds = std::nullopt};
+}
+
+Json TolerationToJson(const resources::Toleration& t) {
+  Json out = {{"operator", t.operator_}};
+  if (!t.key.empty()) out["key"] = t.key;
+  if (!t.value.empty()) out["value"] = t.value;
+  if (!t.effect.empty()) out["effect"] = t.effect;
+  if (t.toleration_seconds) out["tolerationSeconds"] = *t.toleration_seconds;
+  return out;
+}
+
+// nodeSelector, tolerations and the service account of the pod, from the agent's
+// spec.kubernetes (checked again here: the Agent may not have come through the codec).
+core::Status AddScheduling(const resources::Agent& agent, const JobOptions& options,
+                           Json& pod_spec) {
+  const resources::AgentKubernetes& k = agent.spec.kubernetes;
+  const std::string where = "agent " + agent.metadata.name + ": kubernetes.";
+  if (!k.node_selector.empty()) {
+    Json selector = Json::object();
+    for (const auto& [key, value] : k.node_selector) {
+      if (!resources::IsQualifiedName(key) || !IsValidLabelValue(value)) {
+        return core::InvalidArgument(where + "nodeSelector entry \"" + key + "\": \"" + value +
+                                     "\" is not a valid node label");
+      }
+      selector[key] = value;
+    }
+    pod_spec["nodeSelector"] = std::move(selector);
+  }
+
+  std::vector<resources::Toleration> tolerations = k.tolerations;
+  if (agent.spec.resources.gpu > 0 &&
+      std::find(tolerations.begin(), tolerations.end(), GpuToleration()) == tolerations.end()) {
+    tolerations.push_back(GpuToleration());
+  }
+  if (!tolerations.empty()) {
+    static const std::set<std::string> kEffects = {"", "NoSchedule", "PreferNoSchedule",
+                                                   "NoExecute"};
+    Json list = Json::array();
+    for (size_t i = 0; i < tolerations.size(); ++i) {
+      const resources::Toleration& t = tolerations[i];
+      const bool exists = t.operator_ == "Exists";
+      const bool valid = (exists || t.operator_ == "Equal") && kEffects.contains(t.effect) &&
+                         (t.key.empty() ? exists : resources::IsQualifiedName(t.key)) &&
+                         (exists ? t.value.empty() : IsValidLabelValue(t.value)) &&
+                         (!t.toleration_seconds || t.effect == "NoExecute");
+      if (!valid) {
+        return core::InvalidArgument(where + "tolerations[" + std::to_string(i) +
+                                     "] is not a valid toleration");
+      }
+      list.push_back(TolerationToJson(t));
+    }
+    pod_spec["tolerations"] = std::move(list);
+  }
+
+  const std::string& account =
+      k.service_account_name.empty() ? options.service_account : k.service_account_name;
+  if (!account.empty()) {
+    if (!IsDns1123Subdomain(account)) {
+      return core::InvalidArgument(where + "serviceAccountName \"" + account +
+                                   "\" is not a valid name");
+    }
+    pod_spec["serviceAccountName"] = account;
+  }
+  pod_spec["automountServiceAccountToken"] = k.automount_service_account_token;
+  return core::Ok();
+}
+
+// metadata.ownerReferences of the Job: the Run custom resource the run was submitted for, when
+// the run's labels name one in the Job's own namespace (an owner cannot be in another one).
+Json OwnerReferences(const runs::Run& run, const JobOptions& options) {
+  auto label = [&](const char* key) -> std::string {
+    auto it = run.labels.find(key);
+    return it == run.labels.end() ? std::string() : it->second;
+  };
+  const std::string name = label(runs::kRunObjectNameLabel);
+  const std::string uid = label(runs::kRunObjectUidLabel);
+  const std::string ns = label(runs::kRunObjectNamespaceLabel);
+  if (name.empty() || uid.empty() || ns != options.namespace_) return Json::array();
+  return Json::array({{{"apiVersion", resources::kApiVersion},
+                       {"kind", "Run"},
+                       {"name", name},
+                       {"uid", uid},
+                       {"controller", true},
+                       {"blockOwnerDeletion", true}}});
 }
 
 // The shell script of the weights init container. URL and digest come in as env vars, never
@@ -360,7 +458,6 @@ core::Result<Json> BuildJob(const JobInputs& in, const JobOptions& options) {
   // --- pod and Job -----------------------------------------------------------------------------
   Json pod_spec = {
       {"restartPolicy", "Never"},
-      {"automountServiceAccountToken", false},
       {"enableServiceLinks", false},
       {"securityContext",
        {{"runAsNonRoot", true},
@@ -372,22 +469,20 @@ core::Result<Json> BuildJob(const JobInputs& in, const JobOptions& options) {
       {"volumes", std::move(volumes)},
   };
   if (!init_containers.empty()) pod_spec["initContainers"] = std::move(init_containers);
-  if (!options.service_account.empty()) pod_spec["serviceAccountName"] = options.service_account;
-  if (agent.spec.resources.gpu > 0) {
-    // The taint GPU node pools carry (NVIDIA device plugin / GPU operator convention).
-    pod_spec["tolerations"] = Json::array(
-        {{{"key", "nvidia.com/gpu"}, {"operator", "Exists"}, {"effect", "NoSchedule"}}});
-  }
+  AGENTD_RETURN_IF_ERROR(AddScheduling(agent, options, pod_spec));
 
   Json annotations = {{kRunIdAnnotation, run.id}, {kAttemptAnnotation, attempt}};
+  Json metadata = {{"name", name},
+                   {"namespace", options.namespace_},
+                   {"labels", labels},
+                   {"annotations", annotations}};
+  if (Json owners = OwnerReferences(run, options); !owners.empty()) {
+    metadata["ownerReferences"] = std::move(owners);
+  }
   return Json{
       {"apiVersion", "batch/v1"},
       {"kind", "Job"},
-      {"metadata",
-       {{"name", name},
-        {"namespace", options.namespace_},
-        {"labels", labels},
-        {"annotations", annotations}}},
+      {"metadata", std::move(metadata)},
       {"spec",
        {{"backoffLimit", 0},
         {"ttlSecondsAfterFinished", options.ttl_seconds_after_finished},

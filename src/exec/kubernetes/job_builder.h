@@ -15,6 +15,18 @@
 // RunnerSpec's `api_key_env` must name it). Local weights are fetched by an init container into
 // the models-cache PVC at /models/<sha256> (content addressed) and the runner finds their path
 // in kModelWeightsEnv.
+//
+// Scheduling comes from the Agent's spec.kubernetes: its nodeSelector and tolerations (plus the
+// nvidia.com/gpu NoSchedule toleration when resources.gpu > 0, once even if the agent lists it
+// too), its serviceAccountName (else JobOptions::service_account, else the namespace's default)
+// and automountServiceAccountToken (false unless the agent asks).
+//
+// When the run was submitted for a Run custom resource (the operator labels it with
+// runs::kRunObjectNameLabel, kRunObjectUidLabel and kRunObjectNamespaceLabel) and that Run lives
+// in JobOptions::namespace_, the Job gets metadata.ownerReferences = [{apiVersion
+// agentd.dev/v1alpha1, kind Run, name, uid, controller: true, blockOwnerDeletion: true}], so
+// deleting the Run deletes the Job. A Run in another namespace gets none: an ownerReference
+// cannot cross namespaces (the operator's finalizer removes those Jobs instead).
 #pragma once
 
 #include <chrono>
@@ -55,7 +67,7 @@ inline constexpr char kAgentCostCenterLabel[] = "cost-center";
 struct JobOptions {
   std::string namespace_;       // where runs execute (EXECUTOR_NAMESPACE); required
   std::string image;            // agentd image with the runner; an Agent's spec.image overrides it
-  std::string service_account;  // empty = the namespace's default
+  std::string service_account;  // an Agent's serviceAccountName overrides it; empty = default
   int64_t ttl_seconds_after_finished = 3600;
   std::string uploads_pvc;       // UPLOADS_PVC_NAME; mounted read-only at /uploads when set
   std::string models_cache_pvc;  // mounted at /models; required when a Model has weights
@@ -77,7 +89,8 @@ struct JobInputs {
 // inputs give the same JSON. kInvalidArgument naming the input when something cannot be expressed
 // safely: no image, no namespace or API URL, label values Kubernetes refuses, a tier outside 1-4,
 // bad resource quantities, a Model API key given only as an env var of the control plane (a pod
-// cannot see it; use a secretRef), weights without a models-cache PVC, ...
+// cannot see it; add a secretRef; when both are set the secretRef is used), weights without a
+// models-cache PVC, invalid spec.kubernetes scheduling fields, ...
 core::Result<core::Json> BuildJob(const JobInputs& inputs, const JobOptions& options);
 
 // The Job name of a run: "agentd-" + the run id when that is a DNS-1123 label of at most 63

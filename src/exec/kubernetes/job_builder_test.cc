@@ -1,7 +1,11 @@
 #include "exec/kubernetes/job_builder.h"
 
+#include <algorithm>
 #include <functional>
+#include <map>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -275,6 +279,29 @@ TEST(BuildJobTest, RefusesInvalidInputsNamingThem) {
        },
        "sha256"},
       {"pull policy", [](Fixture& f) { f.options.image_pull_policy = "Sometimes"; }, "pull policy"},
+      {"node selector", [](Fixture& f) { f.agent.spec.kubernetes.node_selector["bad key"] = "x"; },
+       "kubernetes.nodeSelector entry \"bad key\""},
+      {"toleration",
+       [](Fixture& f) {
+         f.agent.spec.kubernetes.tolerations.push_back({.key = "k",
+                                                        .operator_ = "Exists",
+                                                        .value = "v",
+                                                        .effect = "",
+                                                        .toleration_seconds = {}});
+       },
+       "kubernetes.tolerations[0]"},
+      {"toleration seconds",
+       [](Fixture& f) {
+         f.agent.spec.kubernetes.tolerations.push_back({.key = "k",
+                                                        .operator_ = "Equal",
+                                                        .value = "v",
+                                                        .effect = "NoSchedule",
+                                                        .toleration_seconds = 5});
+       },
+       "kubernetes.tolerations[0]"},
+      {"agent service account",
+       [](Fixture& f) { f.agent.spec.kubernetes.service_account_name = "Bad_SA"; },
+       "serviceAccountName \"Bad_SA\""},
   };
   for (const auto& c : cases) {
     Fixture f;
@@ -287,6 +314,176 @@ TEST(BuildJobTest, RefusesInvalidInputsNamingThem) {
   }
   Fixture f;
   EXPECT_FALSE(f.Build(std::chrono::seconds(0)).ok());
+}
+
+// --- scheduling, service account, ownerReference ---------------------------------------------
+
+resources::Toleration Toleration(std::string key, std::string op, std::string value,
+                                 std::string effect, std::optional<int64_t> seconds = {}) {
+  return {.key = std::move(key),
+          .operator_ = std::move(op),
+          .value = std::move(value),
+          .effect = std::move(effect),
+          .toleration_seconds = seconds};
+}
+
+TEST(BuildJobTest, WithoutAgentSchedulingThePodHasNoneAndNoServiceAccountToken) {
+  Fixture f;
+  auto job = f.Build();
+  ASSERT_TRUE(job.ok()) << job.error().message;
+  const Json& pod = PodSpec(*job);
+  EXPECT_FALSE(pod.contains("nodeSelector"));
+  EXPECT_FALSE(pod.contains("tolerations"));
+  EXPECT_FALSE(pod.contains("serviceAccountName"));
+  EXPECT_EQ(pod["automountServiceAccountToken"], false);
+  EXPECT_FALSE((*job)["metadata"].contains("ownerReferences"));
+}
+
+TEST(BuildJobTest, NodeSelectorAndTolerationsComeFromTheAgent) {
+  Fixture f;
+  f.agent.spec.kubernetes.node_selector = {{"cloud.google.com/gke-accelerator", "nvidia-l4"},
+                                           {"pool", "agents"}};
+  f.agent.spec.kubernetes.tolerations = {
+      Toleration("dedicated", "Equal", "agents", "NoSchedule"),
+      Toleration("node.kubernetes.io/unreachable", "Exists", "", "NoExecute", 30),
+      Toleration("", "Exists", "", "")};
+  auto job = f.Build();
+  ASSERT_TRUE(job.ok()) << job.error().message;
+  const Json& pod = PodSpec(*job);
+  EXPECT_EQ(pod["nodeSelector"],
+            Json({{"cloud.google.com/gke-accelerator", "nvidia-l4"}, {"pool", "agents"}}));
+  EXPECT_EQ(pod["tolerations"], Json::array({{{"key", "dedicated"},
+                                              {"operator", "Equal"},
+                                              {"value", "agents"},
+                                              {"effect", "NoSchedule"}},
+                                             {{"key", "node.kubernetes.io/unreachable"},
+                                              {"operator", "Exists"},
+                                              {"effect", "NoExecute"},
+                                              {"tolerationSeconds", 30}},
+                                             {{"operator", "Exists"}}}));
+  auto status = CheckRestrictedPodSecurity(pod);
+  EXPECT_TRUE(status.ok()) << status.error().message;
+}
+
+TEST(BuildJobTest, GpuAgentsGetTheGpuTolerationOnceNextToTheirOwn) {
+  Fixture f;
+  f.agent.spec.resources.gpu = 1;
+  f.agent.spec.kubernetes.tolerations = {Toleration("dedicated", "Equal", "gpu", "NoSchedule")};
+  auto job = f.Build();
+  ASSERT_TRUE(job.ok()) << job.error().message;
+  const Json gpu = {{"key", "nvidia.com/gpu"}, {"operator", "Exists"}, {"effect", "NoSchedule"}};
+  const Json& tolerations = PodSpec(*job)["tolerations"];
+  ASSERT_EQ(tolerations.size(), 2u) << tolerations.dump();
+  EXPECT_EQ(tolerations[0]["key"], "dedicated");
+  EXPECT_EQ(tolerations[1], gpu);
+
+  // Listed by the agent too: still once.
+  f.agent.spec.kubernetes.tolerations.push_back(
+      Toleration("nvidia.com/gpu", "Exists", "", "NoSchedule"));
+  auto listed = f.Build();
+  ASSERT_TRUE(listed.ok()) << listed.error().message;
+  const Json& again = PodSpec(*listed)["tolerations"];
+  EXPECT_EQ(std::count(again.begin(), again.end(), gpu), 1) << again.dump();
+  EXPECT_EQ(again.size(), 2u);
+}
+
+TEST(BuildJobTest, AgentServiceAccountOverridesTheExecutorsAndMayMountItsToken) {
+  Fixture f;
+  f.options.service_account = "agentd-runner";
+  auto executor_default = f.Build();
+  ASSERT_TRUE(executor_default.ok()) << executor_default.error().message;
+  EXPECT_EQ(PodSpec(*executor_default)["serviceAccountName"], "agentd-runner");
+  EXPECT_EQ(PodSpec(*executor_default)["automountServiceAccountToken"], false);
+
+  f.agent.spec.kubernetes.service_account_name = "cluster-reader";
+  f.agent.spec.kubernetes.automount_service_account_token = true;
+  auto job = f.Build();
+  ASSERT_TRUE(job.ok()) << job.error().message;
+  const Json& pod = PodSpec(*job);
+  EXPECT_EQ(pod["serviceAccountName"], "cluster-reader");
+  EXPECT_EQ(pod["automountServiceAccountToken"], true);
+  auto status = CheckRestrictedPodSecurity(pod);
+  EXPECT_TRUE(status.ok()) << status.error().message;
+}
+
+TEST(BuildJobTest, EveryNewFieldTogetherStillPassesRestrictedPodSecurity) {
+  Fixture f;
+  f.agent.spec.resources.gpu = 2;
+  f.agent.spec.kubernetes = {
+      .node_selector = {{"pool", "gpu"}},
+      .tolerations = {Toleration("dedicated", "Equal", "gpu", "NoExecute", 600)},
+      .service_account_name = "trainer",
+      .automount_service_account_token = true};
+  f.model.spec.weights = resources::LocalWeights{.url = "https://x/w", .sha256 = kWeightsSha};
+  f.options.models_cache_pvc = "models";
+  f.options.uploads_pvc = "uploads";
+  f.run.labels = {{runs::kRunObjectNameLabel, "train"},
+                  {runs::kRunObjectUidLabel, "6f1c0a2e-1b7d-4c1e-9d2a-0f3b5c7d9e11"},
+                  {runs::kRunObjectNamespaceLabel, "agentd-runs"}};
+  auto job = f.Build();
+  ASSERT_TRUE(job.ok()) << job.error().message;
+  auto status = CheckRestrictedPodSecurity(PodSpec(*job));
+  EXPECT_TRUE(status.ok()) << status.error().message;
+  EXPECT_EQ((*job)["metadata"]["ownerReferences"].size(), 1u);
+}
+
+TEST(BuildJobTest, JobIsOwnedByTheRunObjectInTheSameNamespace) {
+  Fixture f;
+  f.run.labels = {{"team", "infra"},
+                  {runs::kRunObjectNameLabel, "fix-readme"},
+                  {runs::kRunObjectUidLabel, "6f1c0a2e-1b7d-4c1e-9d2a-0f3b5c7d9e11"},
+                  {runs::kRunObjectNamespaceLabel, "agentd-runs"}};
+  auto job = f.Build();
+  ASSERT_TRUE(job.ok()) << job.error().message;
+  EXPECT_EQ((*job)["metadata"]["ownerReferences"],
+            Json::array({{{"apiVersion", "agentd.dev/v1alpha1"},
+                          {"kind", "Run"},
+                          {"name", "fix-readme"},
+                          {"uid", "6f1c0a2e-1b7d-4c1e-9d2a-0f3b5c7d9e11"},
+                          {"controller", true},
+                          {"blockOwnerDeletion", true}}}));
+  // Only the Job: the pod is owned by the Job, as always.
+  EXPECT_FALSE((*job)["spec"]["template"]["metadata"].contains("ownerReferences"));
+}
+
+TEST(BuildJobTest, NoOwnerReferenceAcrossNamespacesOrWithoutAllThreeLabels) {
+  const std::map<std::string, std::string> complete = {
+      {runs::kRunObjectNameLabel, "fix-readme"},
+      {runs::kRunObjectUidLabel, "6f1c0a2e-1b7d-4c1e-9d2a-0f3b5c7d9e11"},
+      {runs::kRunObjectNamespaceLabel, "agentd-runs"}};
+  struct Case {
+    std::string name;
+    std::function<void(std::map<std::string, std::string>&)> mutate;
+  };
+  const std::vector<Case> cases = {
+      {"Run in the control plane's namespace",
+       [](auto& labels) { labels[runs::kRunObjectNamespaceLabel] = "agentd-system"; }},
+      {"no namespace label", [](auto& labels) { labels.erase(runs::kRunObjectNamespaceLabel); }},
+      {"no name label", [](auto& labels) { labels.erase(runs::kRunObjectNameLabel); }},
+      {"no uid label", [](auto& labels) { labels.erase(runs::kRunObjectUidLabel); }},
+      {"empty uid", [](auto& labels) { labels[runs::kRunObjectUidLabel] = ""; }},
+  };
+  for (const Case& c : cases) {
+    Fixture f;
+    f.run.labels = complete;
+    c.mutate(f.run.labels);
+    auto job = f.Build();
+    ASSERT_TRUE(job.ok()) << c.name << ": " << job.error().message;
+    EXPECT_FALSE((*job)["metadata"].contains("ownerReferences")) << c.name;
+  }
+}
+
+TEST(BuildJobTest, ModelWithBothEnvAndSecretRefUsesTheSecret) {
+  Fixture f;
+  f.model.spec.api_key = {
+      .env = "OPENAI_API_KEY",
+      .secret_ref = resources::SecretKeyRef{.name = "openai", .key = "api-key"}};
+  auto job = f.Build();
+  ASSERT_TRUE(job.ok()) << job.error().message;
+  const Json* key = FindByName(Runner(*job)["env"], kModelApiKeyEnv);
+  ASSERT_NE(key, nullptr);
+  EXPECT_EQ((*key)["valueFrom"]["secretKeyRef"]["name"], "openai");
+  EXPECT_EQ(FindByName(Runner(*job)["env"], "OPENAI_API_KEY"), nullptr);
 }
 
 TEST(BuildJobTest, AgentImageOverridesTheDefault) {
