@@ -12,9 +12,12 @@
 //   steady-short-runs     N Runs created at 200/s; each run ends after 300 ms
 //   steady-long-runs      N Runs created at 200/s; each run stays Running for 3 s
 //   steady-long-runs-no-coalescing   the same with coalescing off: every phase change written
+//   steady-long-runs-with-finalizer  the same with OPERATOR_RUN_FINALIZER=true
 //   resync                the reconciler restarted over N finished Runs: relist, reconcile each
 //   idle                  2 s with nothing changing: API requests of any kind (0 = no polling)
-//   delete                every Run deleted (kubectl delete): finalizer removals
+//   delete                every Run deleted (kubectl delete): finalizer removals, if any
+// (resync, idle and delete run twice: over burst-short-runs, without the finalizer, and over
+// steady-long-runs-with-finalizer.)
 // "writes" counts the operator's create/update/patch/delete requests on runs (incl. /status),
 // 409s included; the benchmark's own deletes are subtracted.
 #include <chrono>
@@ -144,11 +147,12 @@ struct World {
   std::unique_ptr<operator_::test::FakeRunService> fake;
   std::unique_ptr<DrivenRunService> service;
 
-  std::unique_ptr<operator_::RunReconciler> Reconciler(const std::string& ns,
-                                                       milliseconds coalesce) {
+  std::unique_ptr<operator_::RunReconciler> Reconciler(const std::string& ns, milliseconds coalesce,
+                                                       bool finalizer) {
     auto r = std::make_unique<operator_::RunReconciler>(
         operator_::RunReconcilerDeps{*client, *service, *store, bus, clock},
-        operator_::RunReconcilerOptions{.ns = ns, .workers = 4, .status_coalesce = coalesce});
+        operator_::RunReconcilerOptions{
+            .ns = ns, .workers = 4, .finalizer = finalizer, .status_coalesce = coalesce});
     r->Start();
     r->WaitForSync(10s);
     return r;
@@ -200,10 +204,10 @@ void SeedRuns(World& w, const std::string& ns, int n, double rate) {
 
 // Creates N Runs, lets every run finish, and prints what it cost.
 int Lifecycle(World& w, const std::string& scenario, int n, double rate, milliseconds coalesce,
-              milliseconds to_running, milliseconds to_succeeded) {
+              milliseconds to_running, milliseconds to_succeeded, bool finalizer = false) {
   const std::string ns = scenario;
   w.service->SetSchedule(to_running, to_succeeded);
-  auto reconciler = w.Reconciler(ns, coalesce);
+  auto reconciler = w.Reconciler(ns, coalesce, finalizer);
   const int64_t writes_before = w.server->Writes("runs");
   auto start = Clock::now();
   SeedRuns(w, ns, n, rate);
@@ -214,15 +218,15 @@ int Lifecycle(World& w, const std::string& scenario, int n, double rate, millise
   int64_t writes = w.server->Writes("runs") - writes_before;
   std::printf(
       "{\"bench\":\"operator\",\"scenario\":\"%s\",\"runs\":%d,\"created_per_s\":%s,"
-      "\"coalesce_ms\":%lld,"
+      "\"coalesce_ms\":%lld,\"finalizer\":%s,"
       "\"running_after_ms\":%lld,\"succeeded_after_ms\":%lld,\"all_succeeded\":%s,"
       "\"writes\":%lld,\"writes_per_run\":%.3f,\"finalizer_adds\":%lld,\"status_writes\":%lld,"
       "\"conflicts\":%lld,\"reconciles\":%lld,\"submissions\":%lld,\"runs_created\":%lld,"
       "\"seconds\":%.2f}\n",
       scenario.c_str(), n, rate > 0 ? std::to_string(static_cast<int>(rate)).c_str() : "\"burst\"",
-      static_cast<long long>(coalesce.count()), static_cast<long long>(to_running.count()),
-      static_cast<long long>(to_succeeded.count()), ok ? "true" : "false",
-      static_cast<long long>(writes), static_cast<double>(writes) / n,
+      static_cast<long long>(coalesce.count()), finalizer ? "true" : "false",
+      static_cast<long long>(to_running.count()), static_cast<long long>(to_succeeded.count()),
+      ok ? "true" : "false", static_cast<long long>(writes), static_cast<double>(writes) / n,
       static_cast<long long>(stats.finalizer_adds), static_cast<long long>(stats.status_writes),
       static_cast<long long>(stats.conflicts), static_cast<long long>(stats.reconciles),
       static_cast<long long>(stats.submissions), static_cast<long long>(stats.runs_created),
@@ -233,11 +237,11 @@ int Lifecycle(World& w, const std::string& scenario, int n, double rate, millise
 
 // Restarts the reconciler over the finished Runs of `ns`, then watches it idle, then deletes
 // every Run.
-int ResyncIdleDelete(World& w, const std::string& ns, int n) {
+int ResyncIdleDelete(World& w, const std::string& ns, int n, bool finalizer) {
   const int64_t writes_before = w.server->Writes("runs");
   const int64_t created_before = w.fake->created();
   auto start = Clock::now();
-  auto reconciler = w.Reconciler(ns, 1s);
+  auto reconciler = w.Reconciler(ns, 1s, finalizer);
   auto deadline = Clock::now() + 120s;
   while (reconciler->stats().reconciles < n && Clock::now() < deadline) {
     std::this_thread::sleep_for(5ms);
@@ -245,9 +249,10 @@ int ResyncIdleDelete(World& w, const std::string& ns, int n) {
   double seconds = Seconds(start);
   int64_t reconciles = reconciler->stats().reconciles;
   std::printf(
-      "{\"bench\":\"operator\",\"scenario\":\"resync\",\"runs\":%d,\"reconciles\":%lld,"
+      "{\"bench\":\"operator\",\"scenario\":\"resync\",\"of\":\"%s\",\"runs\":%d,"
+      "\"reconciles\":%lld,"
       "\"writes\":%lld,\"writes_per_run\":%.3f,\"runs_created\":%lld,\"seconds\":%.2f}\n",
-      n, static_cast<long long>(reconciles),
+      ns.c_str(), n, static_cast<long long>(reconciles),
       static_cast<long long>(w.server->Writes("runs") - writes_before),
       static_cast<double>(w.server->Writes("runs") - writes_before) / n,
       static_cast<long long>(w.fake->created() - created_before), seconds);
@@ -260,9 +265,10 @@ int ResyncIdleDelete(World& w, const std::string& ns, int n) {
   int64_t requests = 0;
   for (const char* verb : verbs) requests += w.server->Requests(verb) - before[verb];
   std::printf(
-      "{\"bench\":\"operator\",\"scenario\":\"idle\",\"runs\":%d,\"seconds\":2,"
+      "{\"bench\":\"operator\",\"scenario\":\"idle\",\"of\":\"%s\",\"runs\":%d,"
+      "\"seconds\":2,"
       "\"api_requests\":%lld,\"open_watches\":%zu}\n",
-      n, static_cast<long long>(requests), w.server->open_watches());
+      ns.c_str(), n, static_cast<long long>(requests), w.server->open_watches());
   std::fflush(stdout);
 
   const int64_t writes_before_delete = w.server->Writes("runs");
@@ -277,12 +283,13 @@ int ResyncIdleDelete(World& w, const std::string& ns, int n) {
   reconciler->Stop();
   int64_t writes = w.server->Writes("runs") - writes_before_delete - n;  // minus our deletes
   std::printf(
-      "{\"bench\":\"operator\",\"scenario\":\"delete\",\"runs\":%d,\"all_gone\":%s,"
+      "{\"bench\":\"operator\",\"scenario\":\"delete\",\"of\":\"%s\",\"runs\":%d,"
+      "\"all_gone\":%s,"
       "\"writes\":%lld,\"writes_per_run\":%.3f,\"finalizer_removals\":%lld,\"cancels\":%lld,"
       "\"seconds\":%.2f}\n",
-      n, gone ? "true" : "false", static_cast<long long>(writes), static_cast<double>(writes) / n,
-      static_cast<long long>(stats.finalizer_removals), static_cast<long long>(stats.cancels),
-      Seconds(start));
+      ns.c_str(), n, gone ? "true" : "false", static_cast<long long>(writes),
+      static_cast<double>(writes) / n, static_cast<long long>(stats.finalizer_removals),
+      static_cast<long long>(stats.cancels), Seconds(start));
   std::fflush(stdout);
   return gone ? 0 : 1;
 }
@@ -318,7 +325,10 @@ int Run(int n) {
   failed += Lifecycle(w, "steady-short-runs", n, 200, 1000ms, 20ms, 300ms);
   failed += Lifecycle(w, "steady-long-runs", n, 200, 1000ms, 20ms, 3000ms);
   failed += Lifecycle(w, "steady-long-runs-no-coalescing", n, 200, 0ms, 20ms, 3000ms);
-  failed += ResyncIdleDelete(w, "burst-short-runs", n);
+  failed += Lifecycle(w, "steady-long-runs-with-finalizer", n, 200, 1000ms, 20ms, 3000ms,
+                      /*finalizer=*/true);
+  failed += ResyncIdleDelete(w, "burst-short-runs", n, /*finalizer=*/false);
+  failed += ResyncIdleDelete(w, "steady-long-runs-with-finalizer", n, /*finalizer=*/true);
   return failed == 0 ? 0 : 1;
 }
 

@@ -18,6 +18,14 @@ core::Result<std::chrono::milliseconds> DurationVar(const EnvLookup& get, const 
   return core::ParseDuration(*text, name);
 }
 
+core::Result<bool> BoolVar(const EnvLookup& get, const char* name, bool fallback) {
+  auto text = get(name);
+  if (!text) return fallback;
+  if (*text == "true" || *text == "1") return true;
+  if (*text == "false" || *text == "0") return false;
+  return core::InvalidArgument(std::string(name) + " must be true or false, got \"" + *text + "\"");
+}
+
 std::string HostName() {
   char buffer[256] = {};
   if (gethostname(buffer, sizeof(buffer) - 1) != 0 || buffer[0] == '\0') return "agentd";
@@ -38,17 +46,12 @@ core::Result<OperatorConfig> OperatorConfigFromEnv(const EnvLookup& get) {
   // The executor runs Jobs there (exec/kubernetes JobExecutorOptionsFromEnv reads the same
   // variable) and their pods read the Models' Secrets there.
   config.secret_namespace = get("EXECUTOR_NAMESPACE").value_or("");
+  config.runs_ns = config.secret_namespace.empty() ? config.ns : config.secret_namespace;
   config.identity = get("POD_NAME").value_or(HostName());
-  if (auto election = get("OPERATOR_LEADER_ELECTION")) {
-    if (*election == "true" || *election == "1") {
-      config.leader_election = true;
-    } else if (*election == "false" || *election == "0") {
-      config.leader_election = false;
-    } else {
-      return core::InvalidArgument("OPERATOR_LEADER_ELECTION must be true or false, got \"" +
-                                   *election + "\"");
-    }
-  }
+  AGENTD_ASSIGN_OR_RETURN(config.leader_election,
+                          BoolVar(get, "OPERATOR_LEADER_ELECTION", config.leader_election));
+  AGENTD_ASSIGN_OR_RETURN(config.reconciler.finalizer,
+                          BoolVar(get, "OPERATOR_RUN_FINALIZER", config.reconciler.finalizer));
   if (auto workers = get("OPERATOR_WORKERS")) {
     AGENTD_ASSIGN_OR_RETURN(int64_t n, core::ParseInt(*workers, 1, 64, "OPERATOR_WORKERS"));
     config.reconciler.workers = static_cast<int>(n);
@@ -81,7 +84,8 @@ core::Result<std::unique_ptr<Operator>> Operator::Create(RunReconcilerDeps deps,
                                                          KubernetesCatalogSource* catalog_source) {
   if (config.ns.empty()) return core::InvalidArgument("the operator needs a namespace");
   std::unique_ptr<Operator> op(new Operator());
-  config.reconciler.ns = config.ns;
+  if (config.runs_ns.empty()) config.runs_ns = config.ns;
+  config.reconciler.ns = config.runs_ns;
   config.leader.lease_namespace = config.ns;
   config.leader.identity = config.identity;
   op->config_ = config;
@@ -120,6 +124,7 @@ void Operator::StoppedLeading() {
 
 void Operator::Start() {
   core::LogInfo("operator: starting", {{"namespace", config_.ns},
+                                       {"runsNamespace", config_.runs_ns},
                                        {"identity", config_.identity},
                                        {"leaderElection", config_.leader_election}});
   if (leader_) {

@@ -33,7 +33,10 @@
 namespace agentd::operator_ {
 
 struct OperatorConfig {
-  std::string ns;        // K8S_NAMESPACE: Runs, catalog objects and the Lease live here
+  std::string ns;  // K8S_NAMESPACE: catalog objects and the Lease live here
+  // Where Run objects are watched: EXECUTOR_NAMESPACE when set, else K8S_NAMESPACE. Runs live
+  // where their Jobs run, so a Run can own its Job (ownerReferences do not cross namespaces).
+  std::string runs_ns;
   std::string identity;  // POD_NAME, else the host name
   // EXECUTOR_NAMESPACE: where runs execute, so where the catalog source checks Models'
   // spec.apiKey.secretRef Secrets (the Job's pod mounts them there). Empty = each Model's own
@@ -46,8 +49,11 @@ struct OperatorConfig {
 
 // Reads:
 //   K8S_NAMESPACE              required
-//   EXECUTOR_NAMESPACE         where runs execute and Models' Secrets are read; default: none
-//                              (a Model's Secret is read in the Model's namespace)
+//   EXECUTOR_NAMESPACE         where runs execute, Run objects are watched and Models' Secrets
+//                              are read; default: none (Runs in K8S_NAMESPACE, a Model's
+//                              Secret in the Model's namespace)
+//   OPERATOR_RUN_FINALIZER     true|false, default false: hold a finalizer on every Run
+//                              (RunReconcilerOptions::finalizer)
 //   POD_NAME                   default: the host name
 //   OPERATOR_LEADER_ELECTION   true|false, default true
 //   OPERATOR_WORKERS           1-64, default 2

@@ -73,6 +73,12 @@ void RunReconciler::Start() {
       .on_add = enqueue,
       .on_update = [enqueue](const Json&, const Json& object) { enqueue(object); },
       .on_delete = enqueue,
+      // After every complete list: runs whose Run vanished unseen (deleted while no operator
+      // watched, or between a watch's end and the relist) are cancelled.
+      .on_synced =
+          [weak] {
+            if (auto queue = weak.lock()) queue->Add(kSweepKey);
+          },
   };
   kube::ReflectorOptions reflector_options{.gvr = kinds::kRuns,
                                            .ns = options_.ns,
@@ -191,13 +197,22 @@ core::Result<ReconcileOutcome> RunReconciler::Reconcile(const std::string& key) 
 }
 
 core::Status RunReconciler::ReconcileKey(const std::string& key, ReconcileOutcome& out) {
+  if (key == kSweepKey) return SweepOrphans();
   std::optional<Json> current = Current(key);
   if (!current) {
-    Untrack(key);
+    // Deleted without our finalizer: the Job goes with its owner (garbage collection); the run
+    // is cancelled here so it ends as Cancelled, not as a failure when its pod disappears.
+    std::string run_id;
     {
       std::lock_guard lock(mu_);
       refused_.erase(key);
+      if (auto it = tracked_keys_.find(key); it != tracked_keys_.end()) run_id = it->second;
     }
+    if (!run_id.empty()) {
+      auto ended = CancelIfActive(run_id, "kubernetes:" + key.substr(0, key.find('/')));
+      if (!ended.ok()) return std::move(ended).error();
+    }
+    Untrack(key);
     return core::Ok();
   }
   Json object = std::move(*current);
@@ -211,7 +226,7 @@ core::Status RunReconciler::ReconcileKey(const std::string& key, ReconcileOutcom
 
   if (IsBeingDeleted(object)) return Finalize(key, object, std::move(run_id), out);
 
-  if (!HasFinalizer(object, kRunFinalizer)) {
+  if (options_.finalizer && !HasFinalizer(object, kRunFinalizer)) {
     auto written = Write(key, WithFinalizer(object, kRunFinalizer), /*status=*/false, out);
     if (!written.ok()) return std::move(written).error();
     if (!written->has_value()) return core::Ok();  // deleted meanwhile
@@ -315,9 +330,40 @@ core::Status RunReconciler::ReconcileKey(const std::string& key, ReconcileOutcom
   return core::Ok();
 }
 
+core::Result<bool> RunReconciler::CancelIfActive(const std::string& run_id,
+                                                 const std::string& caller) {
+  auto run = deps_.store.GetRun(run_id);
+  if (!run.ok()) {
+    if (run.error().code == core::ErrorCode::kNotFound) return true;
+    return std::move(run).error();
+  }
+  if (runs::IsTerminal(run->phase)) return true;
+  auto cancelled = deps_.runs.Cancel(run_id, caller);
+  {
+    std::lock_guard lock(mu_);
+    ++stats_.cancels;
+  }
+  if (!cancelled.ok()) {
+    if (cancelled.error().code == core::ErrorCode::kNotFound) return true;
+    if (cancelled.error().code != core::ErrorCode::kFailedPrecondition) {
+      return std::move(cancelled).error();
+    }
+    run = deps_.store.GetRun(run_id);  // it ended meanwhile
+    if (!run.ok()) return std::move(run).error();
+    return runs::IsTerminal(run->phase);
+  }
+  return runs::IsTerminal(cancelled->phase);
+}
+
 core::Status RunReconciler::Finalize(const std::string& key, const Json& object, std::string run_id,
                                      ReconcileOutcome& out) {
+  const std::string caller = "kubernetes:" + kube::NamespaceOf(object);
   if (!HasFinalizer(object, kRunFinalizer)) {
+    // Someone else's finalizer (or foreground deletion) keeps the Run a while: stop its run now.
+    if (!run_id.empty()) {
+      auto ended = CancelIfActive(run_id, caller);
+      if (!ended.ok()) return std::move(ended).error();
+    }
     Untrack(key);
     return core::Ok();
   }
@@ -341,29 +387,9 @@ core::Status RunReconciler::Finalize(const std::string& key, const Json& object,
   }
   if (!run_id.empty()) {
     Track(run_id, key);  // its end wakes us
-    auto run = deps_.store.GetRun(run_id);
-    if (!run.ok() && run.error().code != core::ErrorCode::kNotFound) {
-      return std::move(run).error();
-    }
-    if (run.ok() && !runs::IsTerminal(run->phase)) {
-      auto cancelled = deps_.runs.Cancel(run_id, "kubernetes:" + kube::NamespaceOf(object));
-      {
-        std::lock_guard lock(mu_);
-        ++stats_.cancels;
-      }
-      if (!cancelled.ok()) {
-        if (cancelled.error().code == core::ErrorCode::kFailedPrecondition) {
-          run = deps_.store.GetRun(run_id);  // it ended meanwhile
-        } else if (cancelled.error().code != core::ErrorCode::kNotFound) {
-          return std::move(cancelled).error();
-        }
-      } else {
-        run = std::move(cancelled);
-      }
-      if (run.ok() && !runs::IsTerminal(run->phase)) {
-        return core::Ok();  // stopping; the terminal phase event brings us back
-      }
-    }
+    auto ended = CancelIfActive(run_id, caller);
+    if (!ended.ok()) return std::move(ended).error();
+    if (!*ended) return core::Ok();  // stopping; the terminal phase event brings us back
   }
   Untrack(key);
   auto written = Write(key, WithoutFinalizer(object, kRunFinalizer), /*status=*/false, out);
@@ -371,6 +397,38 @@ core::Status RunReconciler::Finalize(const std::string& key, const Json& object,
   std::lock_guard lock(mu_);
   ++stats_.finalizer_removals;
   run_of_uid_.erase(kube::UidOf(object));
+  return core::Ok();
+}
+
+core::Status RunReconciler::SweepOrphans() {
+  std::set<std::string> live;  // uids of the Runs that exist
+  for (const Json& object : reflector_->cache().List()) live.insert(kube::UidOf(object));
+  store::RunFilter filter;
+  if (!options_.ns.empty()) filter.labels[runs::kRunObjectNamespaceLabel] = options_.ns;
+  int cancelled = 0;
+  for (runs::Phase phase : {runs::Phase::kAwaitingApproval, runs::Phase::kQueued,
+                            runs::Phase::kStarting, runs::Phase::kRunning}) {
+    filter.phase = phase;
+    std::string cursor;
+    do {
+      auto page = deps_.store.ListRuns(filter, 500, cursor);
+      if (!page.ok()) return std::move(page).error();
+      for (const runs::Run& run : page->runs) {
+        auto uid = run.labels.find(runs::kRunObjectUidLabel);
+        if (uid == run.labels.end() || live.count(uid->second) != 0) continue;
+        auto ns = run.labels.find(runs::kRunObjectNamespaceLabel);
+        auto ended = CancelIfActive(
+            run.id, "kubernetes:" + (ns == run.labels.end() ? std::string() : ns->second));
+        if (!ended.ok()) return std::move(ended).error();
+        ++cancelled;
+      }
+      cursor = page->next_cursor;
+    } while (!cursor.empty());
+  }
+  if (cancelled > 0) {
+    core::LogInfo("operator: cancelled runs whose Run was deleted while no operator watched",
+                  {{"runs", cancelled}});
+  }
   return core::Ok();
 }
 

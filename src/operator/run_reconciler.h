@@ -8,11 +8,15 @@
 // duplicate events are harmless; nothing polls.
 //
 // Reconcile(key), in order:
-//  1. The Run is gone: forget it (stop following its run).
-//  2. Being deleted (deletionTimestamp) and holding kRunFinalizer: cancel the run
-//     (RunService::Cancel; the executor deletes the Job) and, once the run is terminal (its end
-//     arrives on the bus), remove the finalizer so Kubernetes deletes the Run. No status writes.
-//  3. Add kRunFinalizer (one write), before anything else exists for the Run.
+//  1. The Run is gone: cancel its run if it is still active (the Job, owned by the Run, is
+//     deleted by Kubernetes' garbage collector) and stop following it. After every complete
+//     list, runs whose Run is not in the cache are cancelled too (deleted while no operator
+//     watched): the sweep, queued under kSweepKey.
+//  2. Being deleted (deletionTimestamp): without kRunFinalizer, cancel the run and wait for the
+//     deletion. With it: cancel the run (RunService::Cancel; the executor deletes the Job) and,
+//     once the run is terminal (its end arrives on the bus), remove the finalizer so Kubernetes
+//     deletes the Run. No status writes.
+//  3. With options.finalizer only: add kRunFinalizer (one write), before anything else exists.
 //  4. No run yet (status.runId empty): submit (RunService::SubmitAsync with the idempotency key
 //     "k8s-" + metadata.uid, or spec.idempotencyKey), so a second reconcile, another replica or
 //     a restart gets the same run back instead of a second one. A refused submission is written
@@ -24,10 +28,10 @@
 //     terminal phases are written at once (kubectl wait). After a terminal status is written the
 //     run is no longer followed.
 //
-// API writes per run, with the default coalescing: 1 finalizer + 1 status per phase change that
-// outlives status_coalesce (usually Running) + 1 terminal status; a run that ends within
-// status_coalesce of its submission costs 2. Re-reconciling costs 0 writes. Deleting costs 1
-// (finalizer removal). The counts are in stats() and bench/operator_bench.cc.
+// API writes per run, with the default coalescing and no finalizer: 1 status per phase change
+// that outlives status_coalesce (usually Running) + 1 terminal status, so 2; a run that ends
+// within status_coalesce of its submission costs 1. The finalizer adds 1 (and 1 to delete).
+// Re-reconciling costs 0 writes. The counts are in stats() and bench/operator_bench.cc.
 //
 // Conflicts: every write is conditional on the resourceVersion read (409 -> retried with
 // backoff; the watch brings the newer object). After a write the reconciler remembers the object
@@ -73,6 +77,11 @@ struct RunReconcilerDeps {
 struct RunReconcilerOptions {
   std::string ns;  // K8S_NAMESPACE; empty = Runs of every namespace
   int workers = 2;
+  // Hold kRunFinalizer on every Run (one more write per Run): deleting a Run then waits until its
+  // run is cancelled and its Job gone. Without it the Job is still deleted, by the garbage
+  // collector, because the Run owns it (the executor sets the ownerReference), and the run is
+  // cancelled when the deletion is seen (or, after an outage, by the sweep after the next list).
+  bool finalizer = false;
   // Non-terminal status changes wait this long after the phase change for later ones to merge
   // with; 0 = write each at once.
   std::chrono::milliseconds status_coalesce{1000};
@@ -153,6 +162,12 @@ class RunReconciler {
   core::Status ReconcileKey(const std::string& key, ReconcileOutcome& out);
   core::Status Finalize(const std::string& key, const core::Json& object, std::string run_id,
                         ReconcileOutcome& out);
+  // Cancels the run unless it has ended; true when it is terminal (or unknown) afterwards.
+  core::Result<bool> CancelIfActive(const std::string& run_id, const std::string& caller);
+  // The work of kSweepKey: cancels active runs of Runs that are not in the cache.
+  core::Status SweepOrphans();
+  // A queue key no Run has ("namespace/name" never is empty): sweep for orphaned runs.
+  static constexpr char kSweepKey[] = "";
   core::Result<store::CreateRunResult> SubmitAndWait(scheduler::SubmitRequest request);
   void Track(const std::string& run_id, const std::string& key);
   void Untrack(const std::string& key);

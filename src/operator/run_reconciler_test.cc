@@ -75,10 +75,10 @@ TEST_F(RunReconcilerTest, ARunResourceBecomesOneRunAndItsStatusFollowsThePhases)
   StartReconciler();
   Seed(RunCr("fix-12"));
 
-  // Finalizer first, then one submission, then runId and Queued in the status.
+  // One submission, then runId and Queued in the status; no finalizer (the Run owns its Job).
   ASSERT_TRUE(Eventually([&] { return Phase("fix-12") == "Queued"; })) << Status("fix-12");
   Json object = *Get("fix-12");
-  EXPECT_TRUE(HasFinalizer(object, kRunFinalizer));
+  EXPECT_FALSE(HasFinalizer(object, kRunFinalizer));
   const std::string run_id = RunIdOf("fix-12");
   ASSERT_FALSE(run_id.empty());
   EXPECT_EQ(service_->submissions(), 1);
@@ -112,8 +112,8 @@ TEST_F(RunReconcilerTest, ARunResourceBecomesOneRunAndItsStatusFollowsThePhases)
   EXPECT_TRUE(Eventually([&] { return reconciler_->tracked_runs() == 0; }));
 }
 
-TEST_F(RunReconcilerTest, DeletingARunningRunCancelsItAndThenLetsTheResourceGo) {
-  StartReconciler();
+TEST_F(RunReconcilerTest, WithTheFinalizerDeletingARunningRunWaitsUntilItIsCancelled) {
+  StartReconciler({.finalizer = true, .status_coalesce = 0ms});
   Seed(RunCr("fix-13"));
   ASSERT_TRUE(Eventually([&] { return !RunIdOf("fix-13").empty(); }));
   const std::string run_id = RunIdOf("fix-13");
@@ -136,15 +136,63 @@ TEST_F(RunReconcilerTest, DeletingARunningRunCancelsItAndThenLetsTheResourceGo) 
   EXPECT_EQ(service_->submissions(), 1);
 }
 
-TEST_F(RunReconcilerTest, DeletingAQueuedRunCancelsItAtOnce) {
-  StartReconciler();
+TEST_F(RunReconcilerTest, WithTheFinalizerDeletingAQueuedRunCancelsItAtOnce) {
+  StartReconciler({.finalizer = true, .status_coalesce = 0ms});
   Seed(RunCr("fix-14"));
   ASSERT_TRUE(Eventually([&] { return Phase("fix-14") == "Queued"; }));
+  EXPECT_TRUE(HasFinalizer(*Get("fix-14"), kRunFinalizer));
   const std::string run_id = RunIdOf("fix-14");
   ASSERT_TRUE(DeleteCr("fix-14").ok());
   ASSERT_TRUE(Eventually([&] { return !Get("fix-14").has_value(); }));
   EXPECT_EQ(service_->cancels(), 1);
   EXPECT_EQ(store_->GetRun(run_id)->phase, runs::Phase::kCancelled);
+  EXPECT_EQ(reconciler_->stats().finalizer_removals, 1);
+}
+
+TEST_F(RunReconcilerTest, DeletingARunningRunCancelsIt) {
+  StartReconciler();
+  Seed(RunCr("fix-24"));
+  ASSERT_TRUE(Eventually([&] { return !RunIdOf("fix-24").empty(); }));
+  const std::string run_id = RunIdOf("fix-24");
+  ASSERT_TRUE(service_->MoveTo(run_id, runs::Phase::kRunning).ok());
+  ASSERT_TRUE(Eventually([&] { return Phase("fix-24") == "Running"; }));
+  const int64_t writes = server_->Writes("runs");
+
+  ASSERT_TRUE(DeleteCr("fix-24").ok());  // gone at once: nothing holds it
+  EXPECT_FALSE(Get("fix-24").has_value());
+  ASSERT_TRUE(Eventually([&] { return store_->GetRun(run_id)->phase == runs::Phase::kCancelled; }));
+  EXPECT_EQ(service_->cancels(), 1);
+  EXPECT_EQ(server_->Writes("runs"), writes + 1);  // the test's own delete
+  EXPECT_TRUE(Eventually([&] { return reconciler_->tracked_runs() == 0; }));
+}
+
+TEST_F(RunReconcilerTest, ARunDeletedWhileNoReconcilerWatchedIsCancelledAfterTheNextList) {
+  StartReconciler();
+  Seed(RunCr("fix-25"));
+  Seed(RunCr("fix-26"));
+  ASSERT_TRUE(Eventually([&] { return !RunIdOf("fix-25").empty() && !RunIdOf("fix-26").empty(); }));
+  const std::string gone = RunIdOf("fix-25");
+  const std::string kept = RunIdOf("fix-26");
+  ASSERT_TRUE(service_->MoveTo(gone, runs::Phase::kRunning).ok());
+
+  reconciler_->Stop();  // the operator is down (or another replica is about to lead)
+  ASSERT_TRUE(DeleteCr("fix-25").ok());
+  StartReconciler();
+  ASSERT_TRUE(Eventually([&] { return store_->GetRun(gone)->phase == runs::Phase::kCancelled; }));
+  EXPECT_EQ(service_->cancels(), 1);
+  EXPECT_EQ(store_->GetRun(kept)->phase, runs::Phase::kQueued);
+  // A REST run (no Run labels) is none of the sweep's business.
+  std::promise<core::Result<store::CreateRunResult>> rest;
+  service_->SubmitAsync({.agent = "triage", .input = "x"},
+                        [&](auto r) { rest.set_value(std::move(r)); });
+  auto rest_run = rest.get_future().get();
+  ASSERT_TRUE(rest_run.ok());
+  reconciler_->ResyncAll();
+  reconciler_->Stop();
+  StartReconciler();
+  ASSERT_TRUE(Eventually([&] { return reconciler_->stats().reconciles >= 2; }));
+  EXPECT_EQ(store_->GetRun(rest_run->run.id)->phase, runs::Phase::kQueued);
+  EXPECT_EQ(service_->cancels(), 1);
 }
 
 TEST_F(RunReconcilerTest, ARestartedReconcilerNeitherSubmitsAgainNorWrites) {
@@ -260,9 +308,9 @@ TEST_F(RunReconcilerTest, FastPhaseChangesCoalesceIntoOneStatusWrite) {
   ASSERT_TRUE(service_->MoveTo(run_id, runs::Phase::kRunning).ok());
   ASSERT_TRUE(service_->MoveTo(run_id, runs::Phase::kSucceeded).ok());
   ASSERT_TRUE(Eventually([&] { return Phase("fix-20") == "Succeeded"; }));
-  // The finalizer and one status: Queued and Running were never written on their own.
-  EXPECT_EQ(server_->Writes("runs"), 2);
-  EXPECT_EQ(reconciler_->stats().finalizer_adds, 1);
+  // One status: Queued and Running were never written on their own.
+  EXPECT_EQ(server_->Writes("runs"), 1);
+  EXPECT_EQ(reconciler_->stats().finalizer_adds, 0);
   // (The worker counts its write once the API server has answered it.)
   EXPECT_TRUE(Eventually([&] { return reconciler_->stats().status_writes == 1; }));
 }

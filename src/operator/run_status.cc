@@ -152,6 +152,11 @@ core::Result<scheduler::SubmitRequest> SubmitRequestFor(const Json& run_object) 
   request.priority = body.priority;
   request.deadline = body.deadline;
   request.labels = std::move(body.labels);
+  // Who the run belongs to: the Kubernetes executor makes the Run the owner of the Job, and the
+  // reconciler finds runs whose Run is gone (validation kept users out of this prefix).
+  request.labels[runs::kRunObjectNameLabel] = kube::NameOf(run_object);
+  request.labels[runs::kRunObjectNamespaceLabel] = ns;
+  request.labels[runs::kRunObjectUidLabel] = kube::UidOf(run_object);
   request.idempotency_key = std::move(key);
   request.caller = "kubernetes:" + ns;
   request.source = runs::Source::kKubectl;

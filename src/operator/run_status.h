@@ -36,7 +36,8 @@ inline constexpr char kRunFinalizer[] = "agentd.dev/run-cleanup";
 inline constexpr char kIdempotencyKeyPrefix[] = "k8s-";
 
 // The run request of a Run object: spec.agent (required), input, parameters, priority,
-// deadlineSeconds (0 or absent = the agent's timeout), labels; idempotency key
+// deadlineSeconds (0 or absent = the agent's timeout), labels plus runs::kRunObjectNameLabel,
+// kRunObjectNamespaceLabel and kRunObjectUidLabel naming the Run; idempotency key
 // spec.idempotencyKey when set, else "k8s-" + metadata.uid; source kKubectl; caller
 // "kubernetes:<namespace>". kInvalidArgument naming the field (`spec.priority must be an
 // integer`, or the api/v1 submit validation message) for a spec agentd cannot run.

@@ -48,10 +48,24 @@ TEST(SubmitRequestForTest, MapsTheSpecAndKeysTheRequestOnTheUid) {
   EXPECT_EQ(request->parameters, (Json{{"repo", "x"}}));
   EXPECT_EQ(request->priority, 7);
   EXPECT_EQ(request->deadline, std::chrono::seconds(600));
-  EXPECT_EQ(request->labels, (std::map<std::string, std::string>{{"team", "infra"}}));
+  // The user's labels, and the Run the run belongs to.
+  EXPECT_EQ(request->labels,
+            (std::map<std::string, std::string>{
+                {"team", "infra"},
+                {runs::kRunObjectNameLabel, "fix-12"},
+                {runs::kRunObjectNamespaceLabel, "team-a"},
+                {runs::kRunObjectUidLabel, "0b7d6c1e-1111-2222-3333-444455556666"}}));
   EXPECT_EQ(request->idempotency_key, "k8s-0b7d6c1e-1111-2222-3333-444455556666");
   EXPECT_EQ(request->source, runs::Source::kKubectl);
   EXPECT_EQ(request->caller, "kubernetes:team-a");
+}
+
+TEST(SubmitRequestForTest, LabelsUnderTheReservedPrefixAreRefused) {
+  auto request = SubmitRequestFor(
+      RunObject({{"agent", "triage"}, {"labels", {{runs::kRunObjectUidLabel, "someone-else"}}}}));
+  ASSERT_FALSE(request.ok());
+  EXPECT_EQ(request.error().code, core::ErrorCode::kInvalidArgument);
+  EXPECT_NE(request.error().message.find("reserved"), std::string::npos) << request.error().message;
 }
 
 TEST(SubmitRequestForTest, ZeroDeadlineMeansTheAgentsAndAnExplicitKeyIsUsedAsIs) {

@@ -254,10 +254,13 @@ const std::vector<Allowed>& AllowList() {
       add(kSystemNs, "agentd.dev", (std::string(kind) + "/status").c_str(), {"update"}, true,
           "the catalog's Accepted/Ready conditions");
     }
-    add(kSystemNs, "agentd.dev", "runs", {"list", "watch"}, true, "the Run reconciler");
-    add(kSystemNs, "agentd.dev", "runs", {"get"}, false, "implied by list");
-    add(kSystemNs, "agentd.dev", "runs", {"update"}, true, "the run-cleanup finalizer");
-    add(kSystemNs, "agentd.dev", "runs/status", {"update"}, true, "Run status");
+    add(kRunsNs, "agentd.dev", "runs", {"list", "watch"}, true, "the Run reconciler");
+    add(kRunsNs, "agentd.dev", "runs", {"get"}, false, "implied by list");
+    add(kRunsNs, "agentd.dev", "runs", {"update"}, false,
+        "the run-cleanup finalizer, with OPERATOR_RUN_FINALIZER=true only");
+    add(kRunsNs, "agentd.dev", "runs/status", {"update"}, true, "Run status");
+    add(kRunsNs, "agentd.dev", "runs/finalizers", {"update"}, true,
+        "blockOwnerDeletion on the Job's ownerReference to its Run");
     add(kSystemNs, "coordination.k8s.io", "leases", {"get", "update"}, true, "leader election",
         "agentd-operator");
     add(kSystemNs, "coordination.k8s.io", "leases", {"create"}, true,
@@ -496,6 +499,8 @@ TEST(DeployManifestsTest, RunsExecuteInTheirOwnNamespaceAndReachTheService) {
   EXPECT_NE(job->job.namespace_, op->ns) << "runs must not share the control plane's namespace";
   EXPECT_EQ(op->secret_namespace, job->job.namespace_)
       << "Models' Secrets must be checked where the pods mount them";
+  EXPECT_EQ(op->runs_ns, job->job.namespace_)
+      << "Runs must live where their Jobs run, so that a Run can own its Job";
   EXPECT_EQ(job->instance, kPodName);
 
   // The runner's identity: exists in the runs namespace, mounts no token, is bound to nothing.
@@ -634,10 +639,13 @@ TEST(DeployManifestsTest, BindingsGiveTheRolesToTheControlPlaneOnly) {
 TEST(DeployManifestsTest, TheRolesNameResourcesTheCrdsDefine) {
   Loaded crds = LoadDir(SourceDir() / "deploy" / "crds");
   for (const auto& error : crds.errors) ADD_FAILURE() << error;
-  std::set<std::string> defined;  // "runs", "runs/status"
+  // "runs", "runs/status", "runs/finalizers" (an authorization-only subresource every resource
+  // has: the ownerReference permission check asks for it)
+  std::set<std::string> defined;
   for (const auto& m : crds.objects) {
     const std::string plural = Str(m.object, {"spec", "names", "plural"});
     defined.insert(plural);
+    defined.insert(plural + "/finalizers");
     for (const auto& version : At(m.object, {"spec", "versions"})) {
       if (At(version, {"subresources", "status"}).is_object()) defined.insert(plural + "/status");
     }

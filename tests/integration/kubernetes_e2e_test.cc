@@ -174,8 +174,23 @@ TEST_F(KubernetesE2eTest, RunResourceInJobOutJobStatusInRunStatusOut) {
       },
       "status.runId of the Run");
   ASSERT_TRUE(run_id);
-  auto finalizers = (*kube_->Get(kGroup, "runs", kNs, "readme"))["metadata"]["finalizers"];
-  EXPECT_EQ(finalizers, Json::array({"agentd.dev/run-cleanup"}));
+  // No finalizer by default: the Run owns its Job, so Kubernetes deletes the Job with the Run.
+  const Json run_object = *kube_->Get(kGroup, "runs", kNs, "readme");
+  EXPECT_FALSE(run_object["metadata"].contains("finalizers")) << run_object.dump();
+  std::optional<Json> job = WaitFor(
+      [&]() -> std::optional<Json> {
+        for (const Json& j : kube_->List("batch", "jobs", kNs)) return j;
+        return std::nullopt;
+      },
+      "the Job");
+  ASSERT_TRUE(job);
+  const Json owners = (*job)["metadata"].value("ownerReferences", Json::array());
+  ASSERT_EQ(owners.size(), 1u) << job->dump();
+  EXPECT_EQ(owners[0]["kind"], "Run");
+  EXPECT_EQ(owners[0]["apiVersion"], "agentd.dev/v1alpha1");
+  EXPECT_EQ(owners[0]["name"], "readme");
+  EXPECT_EQ(owners[0]["uid"], run_object["metadata"]["uid"]);
+  EXPECT_EQ(owners[0]["controller"], true);
 
   ASSERT_EQ(RunPod(*run_id), 0);
 
@@ -218,7 +233,7 @@ TEST_F(KubernetesE2eTest, RunResourceInJobOutJobStatusInRunStatusOut) {
   EXPECT_EQ((*ready)["status"], "True") << ready->dump();
 }
 
-TEST_F(KubernetesE2eTest, DeletingARunCancelsItRemovesItsJobAndThenLetsTheRunGo) {
+TEST_F(KubernetesE2eTest, DeletingARunCancelsItsRunAndRemovesItsJob) {
   Seed("runs", {{"apiVersion", "agentd.dev/v1alpha1"},
                 {"kind", "Run"},
                 {"metadata", {{"name", "stop-me"}, {"namespace", kNs}, {"generation", 1}}},
@@ -234,7 +249,9 @@ TEST_F(KubernetesE2eTest, DeletingARunCancelsItRemovesItsJobAndThenLetsTheRunGo)
       (*kube_->Get(kGroup, "runs", kNs, "stop-me"))["status"].value("runId", "");
   ASSERT_FALSE(run_id.empty());
 
-  // kubectl delete run/stop-me: the finalizer holds the object until the run is over.
+  // kubectl delete run/stop-me: the Run is gone at once (no finalizer; the garbage collector
+  // would delete the Job it owns); the operator sees the deletion and cancels the run, whose
+  // executor deletes the Job itself (the fake API server has no garbage collector).
   kube::KubeConfig config;
   config.server = kube_->url();
   config.token = "fake-token";
@@ -246,8 +263,7 @@ TEST_F(KubernetesE2eTest, DeletingARunCancelsItRemovesItsJobAndThenLetsTheRunGo)
   EXPECT_EQ((*done)["phase"], "Cancelled") << done->dump();
   EXPECT_TRUE(WaitFor([&] { return !kube_->Get("batch", "jobs", kNs, *job).has_value(); },
                       "the Job to be deleted"));
-  EXPECT_TRUE(WaitFor([&] { return !kube_->Get(kGroup, "runs", kNs, "stop-me").has_value(); },
-                      "the Run to be gone once its finalizer is removed"));
+  EXPECT_FALSE(kube_->Get(kGroup, "runs", kNs, "stop-me").has_value());
 }
 
 }  // namespace
