@@ -240,6 +240,24 @@ TEST_F(RunReconcilerTest, ARunSubmittedBeforeACrashIsFoundByItsKeyNotSubmittedTw
   EXPECT_EQ(reconciler_->stats().runs_created, 0);
 }
 
+TEST_F(RunReconcilerTest, RunsThatShareAnIdempotencyKeyAndASpecShareOneRun) {
+  StartReconciler();
+  Json first = RunCr("nightly-a");
+  first["spec"]["idempotencyKey"] = "nightly-2026-11-22";
+  Json second = RunCr("nightly-b");
+  second["spec"]["idempotencyKey"] = "nightly-2026-11-22";
+  Seed(first);
+  ASSERT_TRUE(Eventually([&] { return !RunIdOf("nightly-a").empty(); }));
+  Seed(second);
+  ASSERT_TRUE(Eventually([&] { return !RunIdOf("nightly-b").empty(); })) << Status("nightly-b");
+  EXPECT_EQ(RunIdOf("nightly-a"), RunIdOf("nightly-b"));
+  EXPECT_EQ(service_->created(), 1);
+  // The run names the Run that asked first (its Job's owner).
+  auto run = store_->GetRun(RunIdOf("nightly-a"));
+  ASSERT_TRUE(run.ok());
+  EXPECT_EQ(run->labels.at(runs::kRunObjectNameLabel), "nightly-a");
+}
+
 TEST_F(RunReconcilerTest, AnUnknownAgentLeavesTheRunPendingUntilTheCatalogHasIt) {
   StartReconciler();
   Seed(RunCr("fix-18", "planner"));

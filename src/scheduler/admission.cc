@@ -29,7 +29,11 @@ std::string RequestHash(const SubmitRequest& request) {
   body.parameters = request.parameters;
   body.priority = request.priority;
   body.deadline = request.deadline;
-  body.labels = request.labels;
+  // Labels under the reserved prefix say which Run asked (operator), not what was asked: two Runs
+  // that share an idempotency key and a spec share one run.
+  for (const auto& [key, value] : request.labels) {
+    if (!key.starts_with(runs::kReservedLabelPrefix)) body.labels.emplace(key, value);
+  }
   return api::v1::CanonicalRequestHash(body);
 }
 

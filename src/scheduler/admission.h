@@ -16,7 +16,8 @@ namespace agentd::scheduler {
 core::Status ValidateSubmission(const catalog::Snapshot& snapshot, const SubmitRequest& request);
 
 // SHA-256 hex of the request's canonical JSON (api::v1::CanonicalRequestHash, the same form
-// the API uses), for idempotency checks.
+// the API uses), for idempotency checks. Labels under runs::kReservedLabelPrefix (which Run
+// object asked) are left out.
 std::string RequestHash(const SubmitRequest& request);
 
 }  // namespace agentd::scheduler
