@@ -325,6 +325,8 @@ core::Status RunReconciler::ReconcileKey(const std::string& key, ReconcileOutcom
   {
     std::lock_guard lock(mu_);
     ++stats_.status_writes;
+    // The status names the run now (and Current() serves our write until the cache has it).
+    if (written->has_value()) run_of_uid_.erase(uid);
   }
   if (terminal) Untrack(key);
   return core::Ok();

@@ -186,8 +186,9 @@ class RunReconciler {
   std::atomic<bool> running_{false};
 
   mutable std::mutex mu_;
-  std::map<std::string, Written> written_;           // key -> our last write
-  std::map<std::string, std::string> run_of_uid_;    // Run uid -> run id we submitted
+  std::map<std::string, Written> written_;  // key -> our last write
+  // Run uid -> run id we submitted, until a status write names it (so the map stays small).
+  std::map<std::string, std::string> run_of_uid_;
   std::map<std::string, int64_t> refused_;           // key -> generation refused (Pending)
   std::map<std::string, std::string> tracked_keys_;  // key -> run id followed
   std::map<std::string, std::unique_ptr<bus::Subscription>> subscriptions_;  // by run id
