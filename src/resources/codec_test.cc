@@ -403,6 +403,17 @@ TEST(CodecTest, BoundsTheFileSizeAndReportsYamlSyntaxErrors) {
   EXPECT_EQ(ErrorOf("a: [1\nb: 2\n", "bad.yaml").rfind("bad.yaml:", 0), 0u);
 }
 
+// Regression: a stray "," made yaml-cpp's LoadAll loop until memory ran out (objects_fuzz).
+TEST(CodecTest, AStrayCommaIsASyntaxErrorEvenAfterValidObjects) {
+  EXPECT_EQ(ErrorOf(",\x02\x02", "c.yaml"), "c.yaml:1: invalid YAML: unexpected \",\" at column 1");
+  std::string file = std::string(kFullExample) + "---\n,\n";
+  EXPECT_NE(ErrorOf(file, "c.yaml").find(": invalid YAML: unexpected \",\""), std::string::npos);
+  ParseReport report = ParseLocatedObjectsReportingAll(file, "c.yaml");
+  EXPECT_TRUE(report.objects.empty());
+  ASSERT_EQ(report.errors.size(), 1u);
+  EXPECT_NE(report.errors[0].message.find("invalid YAML"), std::string::npos);
+}
+
 TEST(CodecTest, EmptyFilesHoldNoObjects) {
   auto objects = ParseObjects("# nothing here\n---\n", "empty.yaml");
   ASSERT_TRUE(objects.ok());

@@ -46,7 +46,8 @@ struct YamlLimits {
 // Scalars get types as in the YAML 1.2 core schema: quoted and block scalars and those tagged
 // !!str are strings; plain scalars are null (~, null), booleans (true, false), integers or
 // floats when they look like one, and strings otherwise ("yes" stays a string). Anchors and
-// aliases are expanded. Mapping keys must be scalars and unique.
+// aliases are expanded; an alias inside the node of its own anchor ("&a [*a]") is an error.
+// Mapping keys must be scalars and unique.
 // Errors are kInvalidArgument, start with "<file_name>:<line>: " and say what is wrong.
 core::Result<std::vector<YamlDocument>> ParseYamlDocuments(std::string_view text,
                                                            std::string_view file_name,

@@ -1,6 +1,7 @@
 #include "resources/yaml_json.h"
 
 #include <string>
+#include <string_view>
 
 #include <gtest/gtest.h>
 
@@ -91,6 +92,56 @@ TEST(YamlJsonTest, ReportsSyntaxErrorsWithFileAndLine) {
   EXPECT_EQ(docs.error().code, core::ErrorCode::kInvalidArgument);
   EXPECT_EQ(docs.error().message.rfind("bad.yaml:", 0), 0u) << docs.error().message;
   EXPECT_NE(docs.error().message.find("invalid YAML"), std::string::npos);
+}
+
+// yaml-cpp 0.7's LoadAll never returns on a "," outside a flow collection: it appends empty
+// documents until memory runs out (found by tests/fuzz/objects_fuzz with the 3-byte input
+// ",\x02\x02"). Each of these must be a syntax error instead.
+TEST(YamlJsonTest, RejectsACommaOutsideAFlowCollectionInsteadOfLoopingForever) {
+  auto comma = ParseYamlDocuments(",", "c.yaml");
+  ASSERT_FALSE(comma.ok());
+  EXPECT_EQ(comma.error().code, core::ErrorCode::kInvalidArgument);
+  EXPECT_EQ(comma.error().message, "c.yaml:1: invalid YAML: unexpected \",\" at column 1");
+
+  auto after_bom = ParseYamlDocuments("\xEF\xBB\xBF,", "c.yaml");
+  ASSERT_FALSE(after_bom.ok());
+  EXPECT_EQ(after_bom.error().message, "c.yaml:1: invalid YAML: unexpected \",\" at column 1");
+
+  auto second_document = ParseYamlDocuments("--- a\n--- ,\n", "c.yaml");
+  ASSERT_FALSE(second_document.ok());
+  EXPECT_EQ(second_document.error().message,
+            "c.yaml:2: invalid YAML: unexpected \",\" at column 5");
+
+  for (std::string_view text : {",\x02\x02", ", ", "[a],", "{a: 1},", "\"a\",", "&a ,", "!t ,",
+                                "- a\n,", "|\n,", "... ,", "kind: Model\n---\n,\n"}) {
+    auto docs = ParseYamlDocuments(text, "c.yaml");
+    ASSERT_FALSE(docs.ok()) << testing::PrintToString(std::string(text));
+    EXPECT_NE(docs.error().message.find(": invalid YAML: unexpected "), std::string::npos)
+        << docs.error().message;
+  }
+}
+
+TEST(YamlJsonTest, ExpandsAliasesWithTheLinesOfTheirAnchor) {
+  auto docs = ParseYamlDocuments("base: &b\n  x: 1\n  y: [a, b]\nuse: *b\nname: &n hi\nagain: *n\n",
+                                 "t.yaml");
+  ASSERT_TRUE(docs.ok()) << docs.error().message;
+  const Json& v = (*docs)[0].value;
+  EXPECT_EQ(v["use"], Json::parse(R"({"x":1,"y":["a","b"]})"));
+  EXPECT_EQ(v["again"], Json("hi"));
+  EXPECT_EQ((*docs)[0].lines.Find("use"), 4);
+  EXPECT_EQ((*docs)[0].lines.Find("use.y"), 3);
+}
+
+TEST(YamlJsonTest, RejectsAnAliasInsideItsOwnAnchor) {
+  auto docs = ParseYamlDocuments("a: 1\nb: &loop [1, *loop]\n", "loop.yaml");
+  ASSERT_FALSE(docs.ok());
+  EXPECT_EQ(docs.error().message, "loop.yaml:2: invalid YAML: alias inside its own anchor's node");
+}
+
+TEST(YamlJsonTest, ReportsASyntaxErrorInALaterDocumentBeforeInvalidContent) {
+  auto docs = ParseYamlDocuments("a: 1\na: 2\n---\nb: [1\n", "t.yaml");
+  ASSERT_FALSE(docs.ok());
+  EXPECT_NE(docs.error().message.find("invalid YAML"), std::string::npos) << docs.error().message;
 }
 
 TEST(YamlJsonTest, BoundsAliasExpansion) {
