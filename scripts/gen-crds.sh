@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Regenerates deploy/crds/ from the object kinds in src/resources/schema.cc (`agentd crds`).
-# The crds_drift test fails until this has been run after a change to the kinds.
+# Regenerates deploy/crds/ and the Helm chart's copy, deploy/helm/agentd/crds/, from the object
+# kinds in src/resources/schema.cc (`agentd crds`). The crds_drift test fails until this has been
+# run after a change to the kinds.
 #
 #   scripts/gen-crds.sh                          builds agentd in build/gen-crds, then generates
 #   AGENTD=build/dev/cmd/agentd/agentd scripts/gen-crds.sh   uses an agentd that is built
@@ -19,7 +20,9 @@ fi
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
 "$agentd" crds --output-dir "$tmp"
-mkdir -p deploy/crds
-rm -f deploy/crds/agentd.dev_*.yaml
-cp "$tmp"/*.yaml deploy/crds/
-ls deploy/crds/agentd.dev_*.yaml
+for dir in deploy/crds deploy/helm/agentd/crds; do
+  mkdir -p "$dir"
+  rm -f "$dir"/agentd.dev_*.yaml
+  cp "$tmp"/*.yaml "$dir"/
+  ls "$dir"/agentd.dev_*.yaml
+done

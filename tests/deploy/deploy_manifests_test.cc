@@ -1,9 +1,13 @@
-// The plain Kubernetes manifests under deploy/kubernetes/ (`kubectl apply -f deploy/kubernetes/`),
-// checked without a cluster: every file parses, the files apply in order, both namespaces
-// enforce Pod Security `restricted`, the agentd Deployment's pod passes the same checker the Job
-// builder is tested with, its environment is read by the code and puts runs in their own
-// namespace, and the Roles grant exactly what an explicit allow-list below permits (and
-// everything the code needs). kubectl is not used: there is no cluster here.
+// The Kubernetes manifests of agentd, checked without a cluster: every file parses, the files
+// apply in order, both namespaces enforce Pod Security `restricted`, the agentd Deployment's pod
+// passes the same checker the Job builder is tested with, its environment is read by the code and
+// puts runs in their own namespace, and the Roles grant exactly what an explicit allow-list below
+// permits (and everything the code needs). kubectl is not used: there is no cluster here.
+//
+// By default the plain manifests under deploy/kubernetes/ (the Kustomize base, applied with
+// `kubectl apply -k`). With AGENTD_MANIFESTS_FILE set, one rendered multi-document YAML instead
+// (`helm template`, `kubectl kustomize <overlay>`): tests/deploy/render_and_check.sh renders each
+// overlay and the Helm chart and runs the checks that apply to a rendered set.
 #include <algorithm>
 #include <cstdlib>
 #include <filesystem>
@@ -18,6 +22,7 @@
 
 #include <gtest/gtest.h>
 
+#include "deploy_test_util.h"
 #include "exec/kubernetes/job_builder.h"
 #include "exec/kubernetes/job_executor.h"
 #include "operator/operator.h"
@@ -33,77 +38,71 @@ constexpr char kRunsNs[] = "agentd-runs";
 
 // --- loading -------------------------------------------------------------------------------------
 
-std::filesystem::path SourceDir() {
-  const char* source = std::getenv("AGENTD_SOURCE_DIR");
-  return std::filesystem::path(source != nullptr ? source : ".");
-}
-
-std::string ReadFile(const std::filesystem::path& path) {
-  std::ifstream file(path, std::ios::binary);
-  std::stringstream text;
-  text << file.rdbuf();
-  return text.str();
-}
-
 struct Manifest {
   std::string file;  // file name, e.g. "10-rbac.yaml"
   Json object;
 };
 
 struct Loaded {
-  std::vector<Manifest> objects;  // in the order `kubectl apply -f <dir>` applies them
+  std::vector<Manifest> objects;  // in apply order (files by name, or the rendered order)
   std::vector<std::string> errors;
 };
 
-// Every document of every *.yaml file in `dir`, files by name (kubectl's order), documents in
-// file order.
+// Appends the documents of the YAML file `path` (named `name` in messages) to `loaded`. Empty
+// documents (a rendered set has them where a template produced nothing) are skipped.
+void LoadFile(const std::filesystem::path& path, const std::string& name, Loaded* loaded) {
+  if (!std::filesystem::is_regular_file(path)) {
+    loaded->errors.push_back(path.string() + ": not a file");
+    return;
+  }
+  auto docs = resources::ParseYamlDocuments(ReadFile(path), name);
+  if (!docs.ok()) {
+    loaded->errors.push_back(docs.error().message);
+    return;
+  }
+  size_t count = 0;
+  for (auto& doc : *docs) {
+    if (doc.value.is_null()) continue;
+    loaded->objects.push_back({name, std::move(doc.value)});
+    ++count;
+  }
+  if (count == 0) loaded->errors.push_back(name + ": no documents");
+}
+
+// Every document of every *.yaml file in `dir` but kustomization.yaml (Kustomize's, not an
+// object), files by name (kubectl's order), documents in file order.
 Loaded LoadDir(const std::filesystem::path& dir) {
   Loaded loaded;
   std::vector<std::filesystem::path> files;
   if (std::filesystem::is_directory(dir)) {
     for (const auto& entry : std::filesystem::directory_iterator(dir)) {
-      if (entry.path().extension() == ".yaml") files.push_back(entry.path());
+      if (entry.path().extension() != ".yaml") continue;
+      if (entry.path().filename() == "kustomization.yaml") continue;
+      files.push_back(entry.path());
     }
   }
   std::sort(files.begin(), files.end());
   if (files.empty()) loaded.errors.push_back(dir.string() + ": no .yaml files");
-  for (const auto& path : files) {
-    const std::string name = path.filename().string();
-    auto docs = resources::ParseYamlDocuments(ReadFile(path), name);
-    if (!docs.ok()) {
-      loaded.errors.push_back(docs.error().message);
-      continue;
-    }
-    if (docs->empty()) loaded.errors.push_back(name + ": no documents");
-    for (auto& doc : *docs) loaded.objects.push_back({name, std::move(doc.value)});
-  }
+  for (const auto& path : files) LoadFile(path, path.filename().string(), &loaded);
   return loaded;
 }
 
+// AGENTD_MANIFESTS_FILE when set (a rendered set, in its rendering order), else the directory.
 const Loaded& Manifests() {
-  static const Loaded loaded = LoadDir(SourceDir() / "deploy" / "kubernetes");
+  static const Loaded loaded = [] {
+    const char* file = std::getenv("AGENTD_MANIFESTS_FILE");
+    if (file != nullptr && *file != '\0') {
+      Loaded rendered;
+      const std::filesystem::path path(file);
+      LoadFile(path, path.filename().string(), &rendered);
+      return rendered;
+    }
+    return LoadDir(SourceDir() / "deploy" / "kubernetes");
+  }();
   return loaded;
 }
 
 // --- JSON helpers --------------------------------------------------------------------------------
-
-// The value at `path` (object keys), or null when any step is missing.
-const Json& At(const Json& value, std::initializer_list<const char*> path) {
-  static const Json kNull;
-  const Json* at = &value;
-  for (const char* key : path) {
-    if (!at->is_object()) return kNull;
-    auto it = at->find(key);
-    if (it == at->end()) return kNull;
-    at = &*it;
-  }
-  return *at;
-}
-
-std::string Str(const Json& value, std::initializer_list<const char*> path) {
-  const Json& at = At(value, path);
-  return at.is_string() ? at.get<std::string>() : "";
-}
 
 std::string Kind(const Json& o) { return Str(o, {"kind"}); }
 std::string Name(const Json& o) { return Str(o, {"metadata", "name"}); }
@@ -163,6 +162,7 @@ const std::set<std::string>& KnownVariables() {
       // operator_::OperatorConfigFromEnv (src/operator/operator.cc)
       "OPERATOR_LEADER_ELECTION", "OPERATOR_WORKERS", "OPERATOR_STATUS_COALESCE",
       "OPERATOR_LEASE_DURATION", "OPERATOR_RENEW_DEADLINE", "OPERATOR_RETRY_PERIOD",
+      "OPERATOR_RUN_FINALIZER",
       // cmd::LoadServeConfig (cmd/agentd/config.cc)
       "AGENTD_CONFIG", "AGENTD_DATA", "PORT", "WORKSPACE_DIR", "WORKER_CONCURRENCY",
       "SUBMIT_API_KEYS", "LOG_LEVEL", "AGENTD_HTTP_THREADS", "AGENTD_SQLITE_SYNC",
@@ -349,7 +349,7 @@ TEST(DeployManifestsTest, EveryFileParsesIntoNamedObjects) {
 }
 
 TEST(DeployManifestsTest, OnlyNamespacesAreClusterScopedAndTheyApplyFirst) {
-  // `kubectl apply -f deploy/kubernetes/` applies the files by name and each file top to bottom:
+  // kubectl applies the base's files by name (and a rendered set in order), each top to bottom:
   // every namespaced object must come after its Namespace, and must name it (the result must not
   // depend on the kubectl context's namespace).
   std::set<std::string> declared;
@@ -577,6 +577,28 @@ TEST(DeployManifestsTest, RolesGrantEverythingTheCodeNeeds) {
     any.name.clear();
     EXPECT_TRUE(granted.count(a.permission) || granted.count(any))
         << "no Role grants " << a.permission.ToString() << " (" << a.why << ")";
+  }
+}
+
+TEST(DeployManifestsTest, TheRunFinalizerComesWithUpdateOnRunsAndOnlyThen) {
+  // OPERATOR_RUN_FINALIZER=true makes the reconciler add and remove its finalizer on Runs (an
+  // update of the Run itself); without it the Role must not grant that update.
+  const Json deployment = Deployment();
+  ASSERT_TRUE(deployment.is_object());
+  auto op = operator_::OperatorConfigFromEnv(Lookup(ResolvedEnv(deployment)));
+  ASSERT_TRUE(op.ok()) << op.error().message;
+  std::vector<std::string> problems;
+  bool update_runs = false;
+  for (const auto& role : All("Role")) {
+    for (const auto& p : Grants(role, &problems)) {
+      update_runs = update_runs || (p.ns == kRunsNs && p.group == "agentd.dev" &&
+                                    p.resource == "runs" && p.verb == "update");
+    }
+  }
+  if (op->reconciler.finalizer) {
+    EXPECT_TRUE(update_runs) << "OPERATOR_RUN_FINALIZER=true but no Role grants update on runs";
+  } else {
+    EXPECT_FALSE(update_runs) << "update on runs is granted but the run finalizer is off";
   }
 }
 
