@@ -471,8 +471,20 @@ void KubernetesCatalogSource::WriteStatuses(const std::vector<ObjectVerdict>& ve
   const core::TimePoint now = clock_.Now();
   for (size_t i = 0; i < verdicts.size(); ++i) {
     const ObjectVerdict& v = verdicts[i];
+    const std::string key = v.kind + " " + kube::KeyOf(v.object);
+    const Json* object = &v.object;
+    {
+      std::lock_guard lock(mu_);
+      if (auto own = own_writes_.find(key); own != own_writes_.end()) {
+        if (own->second.replaced_version == kube::ResourceVersionOf(v.object)) {
+          object = &own->second.object;  // the cache has not caught up with our write yet
+        } else {
+          own_writes_.erase(own);
+        }
+      }
+    }
     const Json empty = Json::object();
-    const Json& current = v.object.contains("status") ? v.object["status"] : empty;
+    const Json& current = object->contains("status") ? (*object)["status"] : empty;
     Json desired = CatalogStatusFor(current, v, now);
     if (desired == current) continue;
     const kube::GroupVersionResource* gvr = nullptr;
@@ -480,13 +492,15 @@ void KubernetesCatalogSource::WriteStatuses(const std::vector<ObjectVerdict>& ve
       if (v.kind == info.kind) gvr = info.gvr;
     }
     if (gvr == nullptr) continue;
-    Json updated = v.object;
+    Json updated = *object;
     updated["status"] = std::move(desired);
     auto written =
         client_.UpdateStatus({*gvr, kube::NamespaceOf(v.object), kube::NameOf(v.object)}, updated);
     std::lock_guard lock(mu_);
     ++stats_.status_writes;
-    if (!written.ok()) {
+    if (written.ok()) {
+      own_writes_[key] = {kube::ResourceVersionOf(v.object), std::move(written).value()};
+    } else {
       ++stats_.status_write_errors;
       // Try again later even if no event comes (a status-only change does not rebuild).
       auto retry = std::chrono::steady_clock::now() + options_.status_retry;

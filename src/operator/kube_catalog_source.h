@@ -36,6 +36,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -174,6 +175,14 @@ class KubernetesCatalogSource final : public catalog::CatalogSource {
   std::optional<std::chrono::steady_clock::time_point> recheck_at_;
   std::vector<ObjectVerdict> problems_;
   std::set<std::string> logged_problems_;  // "Kind ns/name reason message" already logged
+  // Our last status write per "Kind ns/name": the resourceVersion it replaced and the object the
+  // API server returned. While the cache still shows the replaced version, the returned object
+  // is the truth (so a rebuild does not write the same status again, or 409 on a stale one).
+  struct OwnWrite {
+    std::string replaced_version;
+    core::Json object;
+  };
+  std::map<std::string, OwnWrite> own_writes_;
   Stats stats_;
 };
 
