@@ -363,9 +363,9 @@ int main(int argc, char** argv) {
                     "run is a batch/v1 Job in EXECUTOR_NAMESPACE (default K8S_NAMESPACE; env "
                     "AGENTD_EXECUTOR; see docs/kubernetes.md)");
   serve->add_option("--catalog", serve_flags.catalog,
-                    "dir: objects from --config (default); kubernetes: Models, Agents, ... and "
-                    "Run custom resources from K8S_NAMESPACE, with the operator (env "
-                    "AGENTD_CATALOG)");
+                    "dir: objects from --config (default); kubernetes: Models, Agents, ... from "
+                    "K8S_NAMESPACE and Run custom resources from EXECUTOR_NAMESPACE, with the "
+                    "operator (env AGENTD_CATALOG)");
   serve->add_option("--listen", serve_flags.listen,
                     "HOST:PORT to serve HTTP on (port 0 picks one). Env PORT sets the port. "
                     "Default: 127.0.0.1:8080");
@@ -388,10 +388,12 @@ int main(int argc, char** argv) {
       "  AGENTD_ALLOW_SELF_APPROVAL  true lets the submitter of a run approve it (default false)\n"
       "  TZDIR               time zone database for Budget timeZone (default /usr/share/zoneinfo)\n"
       "  Kubernetes (--executor/--catalog kubernetes; docs/kubernetes.md): KUBECONFIG (else the\n"
-      "  in-cluster service account), K8S_NAMESPACE (objects, Runs, the Lease),\n"
-      "  EXECUTOR_NAMESPACE (Jobs; default K8S_NAMESPACE), EXECUTOR_IMAGE, AGENTD_API_URL (how\n"
-      "  pods reach this API), EXECUTOR_SERVICE_ACCOUNT, UPLOADS_PVC_NAME, MODELS_CACHE_PVC,\n"
-      "  POD_NAME, OPERATOR_LEADER_ELECTION, OPERATOR_STATUS_COALESCE\n"
+      "  in-cluster service account), K8S_NAMESPACE (catalog objects, the Lease),\n"
+      "  EXECUTOR_NAMESPACE (Run objects and their Jobs; default K8S_NAMESPACE), EXECUTOR_IMAGE,\n"
+      "  AGENTD_API_URL (how pods reach this API), EXECUTOR_SERVICE_ACCOUNT, UPLOADS_PVC_NAME,\n"
+      "  MODELS_CACHE_PVC, POD_NAME, OPERATOR_LEADER_ELECTION, OPERATOR_STATUS_COALESCE,\n"
+      "  OPERATOR_RUN_FINALIZER, OPERATOR_LEASE_DURATION, OPERATOR_RENEW_DEADLINE,\n"
+      "  OPERATOR_RETRY_PERIOD\n"
       "  the env var each Model's apiKey names (e.g. OPENAI_API_KEY) is passed to its runners");
 
   runner::RunnerOptions runner_options;
