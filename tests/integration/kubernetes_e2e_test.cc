@@ -118,10 +118,21 @@ contexts:
     return kube_->Seed(kGroup, "v1alpha1", resource, std::move(object));
   }
 
-  // Plays the kubelet for the Job of `run_id`: runs the real runner with the pod's flags, the
-  // Secret's token and spec, then reports the Job complete. Returns the runner's exit code.
-  int RunPod(const std::string& run_id) {
-    std::optional<Json> job = WaitFor(
+  // The run id in the status of the Run `name`, once the operator has written it.
+  std::optional<std::string> WaitForRunIdOf(const std::string& name) {
+    return WaitFor(
+        [&]() -> std::optional<std::string> {
+          auto run = kube_->Get(kGroup, "runs", kNs, name);
+          if (!run || !(*run).contains("status")) return std::nullopt;
+          std::string id = (*run)["status"].value("runId", "");
+          return id.empty() ? std::nullopt : std::optional<std::string>(id);
+        },
+        "status.runId of the Run " + name);
+  }
+
+  // The Job the executor created for `run_id`.
+  std::optional<Json> WaitForJobOf(const std::string& run_id) {
+    return WaitFor(
         [&]() -> std::optional<Json> {
           for (const Json& j : kube_->List("batch", "jobs", kNs)) {
             if (j["metadata"]["annotations"].value("agentd.dev/run-id", "") == run_id) return j;
@@ -129,6 +140,12 @@ contexts:
           return std::nullopt;
         },
         "the Job of " + run_id);
+  }
+
+  // Plays the kubelet for the Job of `run_id`: runs the real runner with the pod's flags, the
+  // Secret's token and spec, then reports the Job complete. Returns the runner's exit code.
+  int RunPod(const std::string& run_id) {
+    std::optional<Json> job = WaitForJobOf(run_id);
     if (!job) return -1;
     const std::string name = (*job)["metadata"]["name"];
     std::optional<Json> secret =
@@ -165,24 +182,12 @@ TEST_F(KubernetesE2eTest, RunResourceInJobOutJobStatusInRunStatusOut) {
                 {"spec", {{"agent", "developer"}, {"input", "add a README"}}}});
 
   // The operator accepted it: a run exists, named in the Run's status.
-  std::optional<std::string> run_id = WaitFor(
-      [&]() -> std::optional<std::string> {
-        auto run = kube_->Get(kGroup, "runs", kNs, "readme");
-        if (!run || !(*run).contains("status")) return std::nullopt;
-        std::string id = (*run)["status"].value("runId", "");
-        return id.empty() ? std::nullopt : std::optional<std::string>(id);
-      },
-      "status.runId of the Run");
+  std::optional<std::string> run_id = WaitForRunIdOf("readme");
   ASSERT_TRUE(run_id);
   // No finalizer by default: the Run owns its Job, so Kubernetes deletes the Job with the Run.
   const Json run_object = *kube_->Get(kGroup, "runs", kNs, "readme");
   EXPECT_FALSE(run_object["metadata"].contains("finalizers")) << run_object.dump();
-  std::optional<Json> job = WaitFor(
-      [&]() -> std::optional<Json> {
-        for (const Json& j : kube_->List("batch", "jobs", kNs)) return j;
-        return std::nullopt;
-      },
-      "the Job");
+  std::optional<Json> job = WaitForJobOf(*run_id);
   ASSERT_TRUE(job);
   const Json owners = (*job)["metadata"].value("ownerReferences", Json::array());
   ASSERT_EQ(owners.size(), 1u) << job->dump();
@@ -238,16 +243,11 @@ TEST_F(KubernetesE2eTest, DeletingARunCancelsItsRunAndRemovesItsJob) {
                 {"kind", "Run"},
                 {"metadata", {{"name", "stop-me"}, {"namespace", kNs}, {"generation", 1}}},
                 {"spec", {{"agent", "developer"}, {"input", "a long task"}}}});
-  std::optional<std::string> job = WaitFor(
-      [&]() -> std::optional<std::string> {
-        for (const Json& j : kube_->List("batch", "jobs", kNs)) return j["metadata"]["name"];
-        return std::nullopt;
-      },
-      "the Job");
-  ASSERT_TRUE(job);
-  const std::string run_id =
-      (*kube_->Get(kGroup, "runs", kNs, "stop-me"))["status"].value("runId", "");
-  ASSERT_FALSE(run_id.empty());
+  const std::optional<std::string> run_id = WaitForRunIdOf("stop-me");
+  ASSERT_TRUE(run_id);
+  const std::optional<Json> job_object = WaitForJobOf(*run_id);
+  ASSERT_TRUE(job_object);
+  const std::string job = (*job_object)["metadata"]["name"];
 
   // kubectl delete run/stop-me: the Run is gone at once (no finalizer; the garbage collector
   // would delete the Job it owns); the operator sees the deletion and cancels the run, whose
@@ -258,10 +258,10 @@ TEST_F(KubernetesE2eTest, DeletingARunCancelsItsRunAndRemovesItsJob) {
   auto client = kube::HttpKubeClient::Connect(config);
   ASSERT_TRUE(client->Delete({{kGroup, "v1alpha1", "runs"}, kNs, "stop-me"}).ok());
 
-  auto done = server_->WaitForRunEnd(run_id, std::chrono::seconds(60));
+  auto done = server_->WaitForRunEnd(*run_id, std::chrono::seconds(60));
   ASSERT_TRUE(done.ok()) << done.error().message;
   EXPECT_EQ((*done)["phase"], "Cancelled") << done->dump();
-  EXPECT_TRUE(WaitFor([&] { return !kube_->Get("batch", "jobs", kNs, *job).has_value(); },
+  EXPECT_TRUE(WaitFor([&] { return !kube_->Get("batch", "jobs", kNs, job).has_value(); },
                       "the Job to be deleted"));
   EXPECT_FALSE(kube_->Get(kGroup, "runs", kNs, "stop-me").has_value());
 }
