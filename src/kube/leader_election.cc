@@ -99,19 +99,19 @@ void LeaderElector::ObserveLocked(const Record& record) {
 }
 
 void LeaderElector::StampObservation(std::chrono::steady_clock::time_point now) {
-  observed_at_ = now;
   const auto held_for = observed_->lease_duration_seconds > 0
                             ? std::chrono::milliseconds(observed_->lease_duration_seconds * 1000)
                             : options_.lease_duration;
   const auto latest = now + held_for;
-  const auto earliest = now + options_.renew_deadline + options_.retry_period;
-  expires_at_ = latest;
   auto renewed = core::ParseRfc3339(observed_->renew_time);
-  if (renewed.ok()) {
-    auto left =
-        std::chrono::duration_cast<std::chrono::milliseconds>(*renewed + held_for - clock_.Now());
-    expires_at_ = std::clamp(now + left, earliest, latest);
+  if (!renewed.ok()) {
+    expires_at_ = latest;
+    return;
   }
+  const auto earliest = now + options_.renew_deadline + options_.retry_period;
+  auto left =
+      std::chrono::duration_cast<std::chrono::milliseconds>(*renewed + held_for - clock_.Now());
+  expires_at_ = std::clamp(now + left, earliest, latest);
 }
 
 bool LeaderElector::TryAcquireOrRenew() {

@@ -100,7 +100,7 @@ class LeaderElector {
   bool TryAcquireOrRenew();
   core::Json LeaseObject(const Record& record, const std::string& resource_version) const;
   void ObserveLocked(const Record& record);
-  // Sets observed_at_ = now and expires_at_ for the observed record.
+  // Sets expires_at_ for observed_, first seen at `now`.
   void StampObservation(std::chrono::steady_clock::time_point now);
 
   KubeClient& client_;
@@ -113,7 +113,6 @@ class LeaderElector {
   std::mutex step_mu_;  // serializes Step and Release
   std::atomic<bool> leading_{false};
   std::optional<Record> observed_;
-  std::chrono::steady_clock::time_point observed_at_{};
   std::chrono::steady_clock::time_point expires_at_{};   // of observed_, when another holds it
   std::chrono::steady_clock::duration takeover_lead_{};  // 2x the last Get's round trip, capped
   std::chrono::steady_clock::time_point last_renew_{};

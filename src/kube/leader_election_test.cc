@@ -21,6 +21,7 @@ class PartitionableTransport final : public httpclient::HttpTransport {
   explicit PartitionableTransport(httpclient::HttpTransport& inner) : inner_(inner) {}
   core::Result<httpclient::Response> Send(const httpclient::Request& request) override {
     if (partitioned) return core::Unavailable("partitioned");
+    if (clock != nullptr) clock->Advance(latency);  // the request's round trip, on a fake clock
     return inner_.Send(request);
   }
   core::Result<httpclient::Response> SendStreaming(
@@ -30,6 +31,8 @@ class PartitionableTransport final : public httpclient::HttpTransport {
     return inner_.SendStreaming(request, on_body);
   }
   std::atomic<bool> partitioned{false};
+  testing::FakeClock* clock = nullptr;
+  std::chrono::milliseconds latency{0};
 
  private:
   httpclient::HttpTransport& inner_;
@@ -77,6 +80,25 @@ class LeaderElectionTest : public test::FakeClusterTest {
         LeaderCallbacks{.on_started_leading = [raw] { ++raw->started; },
                         .on_stopped_leading = [raw] { ++raw->stopped; }});
     return c;
+  }
+
+  // The standby's requests take `latency` each (on the fake clock); the leader renews and dies.
+  // How long after that renewal the standby leads, its takeover write included.
+  std::chrono::milliseconds TakeoverAfterRenewal(std::chrono::milliseconds latency) {
+    auto a = MakeCandidate("a", {.release_on_stop = false});
+    auto b = MakeCandidate("b");
+    b->transport->clock = &clock_;
+    b->transport->latency = latency;
+    a->elector->Step();
+    EXPECT_TRUE(a->elector->IsLeader());
+    const auto renewed = clock_.Now();
+    auto wait = b->elector->Step();
+    while (!b->elector->IsLeader() && clock_.Now() - renewed < 60s) {
+      clock_.Advance(wait);
+      wait = b->elector->Step();
+    }
+    EXPECT_TRUE(b->elector->IsLeader());
+    return std::chrono::duration_cast<std::chrono::milliseconds>(clock_.Now() - renewed);
   }
 
   Json Lease() const {
@@ -161,6 +183,20 @@ TEST_F(LeaderElectionTest, StandbyTakesOverOnlyAfterTheLeaseDurationWhenTheLeade
   EXPECT_FALSE(a->elector->IsLeader());
   EXPECT_EQ(a->stopped, 1);
   EXPECT_EQ(Holder(), "b");
+}
+
+TEST_F(LeaderElectionTest, ASlowStandbyStartsItsTakeoverTwoRoundTripsEarly) {
+  // 30 ms a request: the takeover starts 60 ms before the lease runs out, so the standby holds
+  // the Lease within the lease duration even counting its own Get and Update.
+  auto after = TakeoverAfterRenewal(30ms);
+  EXPECT_LE(after, 15s);
+  EXPECT_GE(after, 15s - 60ms);
+}
+
+TEST_F(LeaderElectionTest, TheEarlyStartIsCappedAt100Milliseconds) {
+  // 200 ms a request would mean 400 ms early; it starts at most 100 ms early.
+  auto after = TakeoverAfterRenewal(200ms);
+  EXPECT_GE(after, 15s - 100ms);
 }
 
 TEST_F(LeaderElectionTest, ALeaderThatCannotRenewStepsDownBeforeAStandbyCanTakeOver) {
