@@ -78,11 +78,13 @@ TEST(OperatorConfigFromEnvTest, ChecksModelSecretsInTheNamespaceRunsExecuteIn) {
   auto apart = OperatorConfigFromEnv(
       Env({{"K8S_NAMESPACE", "agentd-system"}, {"EXECUTOR_NAMESPACE", "agentd-runs"}}));
   ASSERT_TRUE(apart.ok()) << apart.error().message;
-  EXPECT_EQ(apart->ns, "agentd-system");  // Runs, catalog objects, the Lease
+  EXPECT_EQ(apart->ns, "agentd-system");     // catalog objects, the Lease
+  EXPECT_EQ(apart->runs_ns, "agentd-runs");  // Runs live with their Jobs
   EXPECT_EQ(apart->secret_namespace, "agentd-runs");
 
   auto shared = OperatorConfigFromEnv(Env({{"K8S_NAMESPACE", "agentd"}}));
   ASSERT_TRUE(shared.ok()) << shared.error().message;
+  EXPECT_EQ(shared->runs_ns, "agentd");
   EXPECT_EQ(shared->secret_namespace, "");  // each Model's own namespace
 
   auto no_control_plane = OperatorConfigFromEnv(Env({{"EXECUTOR_NAMESPACE", "agentd-runs"}}));
@@ -98,10 +100,12 @@ TEST(OperatorConfigFromEnvTest, TheLookupFunctionReadsEveryVariable) {
                                            {"OPERATOR_STATUS_COALESCE", "0"},
                                            {"OPERATOR_LEASE_DURATION", "20s"},
                                            {"OPERATOR_RENEW_DEADLINE", "12s"},
-                                           {"OPERATOR_RETRY_PERIOD", "3s"}}));
+                                           {"OPERATOR_RETRY_PERIOD", "3s"},
+                                           {"OPERATOR_RUN_FINALIZER", "true"}}));
   ASSERT_TRUE(config.ok()) << config.error().message;
   EXPECT_EQ(config->identity, "agentd-0");
   EXPECT_FALSE(config->leader_election);
+  EXPECT_TRUE(config->reconciler.finalizer);
   EXPECT_EQ(config->reconciler.workers, 3);
   EXPECT_EQ(config->reconciler.status_coalesce, 0ms);
   EXPECT_EQ(config->leader.lease_duration, 20s);
@@ -111,6 +115,14 @@ TEST(OperatorConfigFromEnvTest, TheLookupFunctionReadsEveryVariable) {
       Env({{"K8S_NAMESPACE", "agentd-system"}, {"OPERATOR_RETRY_PERIOD", "often"}}));
   ASSERT_FALSE(bad.ok());
   EXPECT_NE(bad.error().message.find("OPERATOR_RETRY_PERIOD"), std::string::npos);
+  auto bad_finalizer = OperatorConfigFromEnv(
+      Env({{"K8S_NAMESPACE", "agentd-system"}, {"OPERATOR_RUN_FINALIZER", "yes"}}));
+  ASSERT_FALSE(bad_finalizer.ok());
+  EXPECT_NE(bad_finalizer.error().message.find("OPERATOR_RUN_FINALIZER must be true or false"),
+            std::string::npos);
+  auto defaults = OperatorConfigFromEnv(Env({{"K8S_NAMESPACE", "agentd-system"}}));
+  ASSERT_TRUE(defaults.ok());
+  EXPECT_FALSE(defaults->reconciler.finalizer);
 }
 
 class OperatorTest : public kube::test::FakeClusterTest {
